@@ -1,0 +1,193 @@
+// The N-API face of the addon: a handful of functions that packages/runtime/src/native.ts
+// types and wraps. Policy stays in TypeScript; these only execute.
+#include <errno.h>
+#include <fcntl.h>
+#include <napi.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "plan_builder.h"
+#include "sys.h"
+
+namespace tsrun {
+namespace {
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const std::string& what) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, what));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Move an fd to >= min (close-on-exec), so it cannot collide with fds the caller preserves.
+int Above(int fd, int min) {
+  if (fd >= min) return fd;
+  int n = fcntl(fd, F_DUPFD_CLOEXEC, min);
+  close(fd);
+  return n;
+}
+
+// spawn(plan) -> { pid, fd }: clones the first child, which runs the plan (child.cc).
+// `fd` is the parent's end of the sync socket; the protocol is in proto.h.
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) {
+    Napi::TypeError::New(env, "spawn(plan): plan must be an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::unique_ptr<PlanStorage> st = BuildPlan(env, info[0].As<Napi::Object>());
+  if (!st) return env.Undefined();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return ThrowErrno(env, errno, "socketpair");
+  int min = 3 + st->plan.preserve_fds;
+  sv[0] = Above(sv[0], min);
+  sv[1] = Above(sv[1], min);
+  st->plan.sync_fd = sv[1];
+
+  // Block every signal across clone so that no handler of Node's runs in the child; the
+  // child resets dispositions and unblocks just before exec.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = sys_fork();
+  if (pid == 0) {
+    close(sv[0]);
+    run_stage1(&st->plan);
+  }
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return ThrowErrno(env, err, "clone");
+  }
+  Napi::Object res = Napi::Object::New(env);
+  res.Set("pid", Napi::Number::New(env, pid));
+  res.Set("fd", Napi::Number::New(env, sv[0]));
+  return res;
+}
+
+Napi::Object StatusObject(Napi::Env env, pid_t pid, int status) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, pid));
+  if (pid > 0 && WIFEXITED(status)) o.Set("code", Napi::Number::New(env, WEXITSTATUS(status)));
+  if (pid > 0 && WIFSIGNALED(status)) o.Set("signal", Napi::Number::New(env, WTERMSIG(status)));
+  return o;
+}
+
+// waitPid(pid, noHang) -> { pid, code?, signal? }; pid 0 when noHang and still running.
+Napi::Value WaitPid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  bool nohang = info.Length() > 1 && info[1].ToBoolean().Value();
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, nohang ? WNOHANG : 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(env, errno, "waitpid");
+  return StatusObject(env, r, status);
+}
+
+// waitExit(pid) -> Promise<{ pid, code?, signal? }>: waits in a worker thread so that the
+// main thread stays free to forward signals.
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, pid_t pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    pid_t r;
+    do {
+      r = waitpid(pid_, &status_, 0);
+    } while (r < 0 && errno == EINTR);
+    err_ = r < 0 ? errno : 0;
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      Napi::Error e = Napi::Error::New(env, std::string("waitpid: ") + strerror(err_));
+      e.Set("errno", Napi::Number::New(env, err_));
+      deferred_.Reject(e.Value());
+    } else {
+      deferred_.Resolve(StatusObject(env, pid_, status_));
+    }
+  }
+
+ private:
+  pid_t pid_;
+  int status_ = 0;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value WaitExit(const Napi::CallbackInfo& info) {
+  auto* w = new WaitWorker(info.Env(), info[0].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// flock(fd, op): op as flock(2) (LOCK_SH=1, LOCK_EX=2, LOCK_NB=4, LOCK_UN=8).
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int op = info[1].As<Napi::Number>().Int32Value();
+  int r;
+  do {
+    r = flock(fd, op);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(env, errno, "flock");
+  return env.Undefined();
+}
+
+Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int mode = info[1].As<Napi::Number>().Int32Value();
+  if (mkfifo(path.c_str(), (mode_t)mode) != 0) return ThrowErrno(env, errno, "mkfifo " + path);
+  return env.Undefined();
+}
+
+// connectUnix(path) -> fd of a connected stream socket (the console socket).
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return ThrowErrno(env, ENAMETOOLONG, "connect " + path);
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, errno, "socket");
+  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, err, "connect " + path);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("waitExit", Napi::Function::New(env, WaitExit));
+  exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  return exports;
+}
+
+}  // namespace
+}  // namespace tsrun
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return tsrun::Init(env, exports); }
+NODE_API_MODULE(tsrun_native, InitModule)

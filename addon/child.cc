@@ -1,0 +1,651 @@
+// The code that runs in the container's processes after clone().
+//
+// Node is multi-threaded, so after clone() only async-signal-safe work is allowed here: raw
+// syscalls, fixed buffers, no malloc, no locks, no C++ exceptions, no JavaScript. Credential
+// changes go through syscall() directly: glibc's setresuid() would try to signal the parent's
+// other threads (its "setxid broadcast") and hang.
+//
+// Two stages, as in runc's nsexec:
+//   stage 1 joins and creates namespaces (the user namespace first, so the parent can map it),
+//           then forks stage 2 as a sibling (CLONE_PARENT) so that a new pid namespace applies
+//           and the runtime process stays the parent of the container's init;
+//   stage 2 is the container's init: mounts, pivot_root, process setup, wait for `start`, exec.
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "sys.h"
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+namespace tsrun {
+namespace {
+
+// Static buffers: each child owns a private copy of these pages after clone().
+char g_create_state[kMaxPayload + 1];  // state JSON for createContainer hooks
+char g_start_state[kMaxPayload + 1];   // state JSON for startContainer hooks
+char g_exe[4096];                      // argv[0] resolved on the container's PATH
+int g_sync = -1;
+// After the parent committed the state it exits: errors then go to the container's stderr.
+bool g_parent_gone = false;
+
+[[noreturn]] void fail(int err, const char* what) {
+  if (g_parent_gone) {
+    Buf b;
+    b.add("tsrun: ").add(what);
+    if (err) b.add(": ").add(strerrordesc_np(err));
+    b.add_ch('\n');
+    write_all(2, b.s, b.n);
+    _exit(err == ENOENT ? 127 : err == EACCES ? 126 : 1);
+  }
+  MsgHeader h = {MSG_ERROR, err, (int32_t)str_len(what), 0};
+  struct iovec iov[2] = {{&h, sizeof h}, {(void*)what, (size_t)h.len}};
+  struct msghdr m = {};
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  sendmsg(g_sync, &m, MSG_NOSIGNAL);
+  _exit(1);
+}
+
+// "<step> <path>" error texts, built on the stack.
+[[noreturn]] void fail2(int err, const char* a, const char* b, const char* c = nullptr,
+                        const char* d = nullptr) {
+  Buf t;
+  t.add(a).add(b).add(c).add(d);
+  fail(err, t.c_str());
+}
+
+void send_msg(int32_t type, int32_t value, const char* payload = nullptr) {
+  MsgHeader h = {type, value, (int32_t)str_len(payload), 0};
+  struct iovec iov[2] = {{&h, sizeof h}, {(void*)payload, (size_t)h.len}};
+  struct msghdr m = {};
+  m.msg_iov = iov;
+  m.msg_iovlen = payload ? 2 : 1;
+  if (sendmsg(g_sync, &m, MSG_NOSIGNAL) < 0) _exit(1);  // the runtime is gone: give up quietly
+}
+
+// Wait for one message of `type`; its payload (if any) lands in `into`, NUL-terminated.
+void expect_msg(int32_t type, char* into = nullptr) {
+  static char buf[sizeof(MsgHeader) + kMaxPayload];
+  ssize_t n;
+  do {
+    n = recv(g_sync, buf, sizeof buf, 0);
+  } while (n < 0 && errno == EINTR);
+  // EOF or a surprise means the runtime died or gave up on us: leave without a trace.
+  if (n < (ssize_t)sizeof(MsgHeader)) _exit(1);
+  MsgHeader h;
+  memcpy(&h, buf, sizeof h);
+  if (h.type != type) _exit(1);
+  if (into) {
+    size_t len = (size_t)n - sizeof h;
+    memcpy(into, buf + sizeof h, len);
+    into[len] = 0;
+  }
+}
+
+void reset_signal_handlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &sa, nullptr);  // fails harmlessly for glibc's reserved signals
+  }
+}
+
+void unblock_signals() {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// ---- paths inside the rootfs ------------------------------------------------------------
+
+// Copy the next component of `*p` into `name`; skips empty and "." components.
+bool next_component(const char** p, char* name, size_t cap) {
+  const char* s = *p;
+  for (;;) {
+    while (*s == '/') s++;
+    if (!*s) return false;
+    size_t n = 0;
+    while (s[n] && s[n] != '/') n++;
+    if (n == 1 && s[0] == '.') {
+      s += 1;
+      continue;
+    }
+    size_t c = n < cap - 1 ? n : cap - 1;
+    memcpy(name, s, c);
+    name[c] = 0;
+    *p = s + n;
+    return true;
+  }
+}
+
+// Open `rel` inside the rootfs, creating missing directories (and the last component as a
+// file when `file_target`) without ever following a link out of the rootfs.
+int ensure_path(int rootfd, const char* rel, bool file_target, mode_t dir_mode = 0755) {
+  int fd = open_in_root(rootfd, rel, 0);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) fail2(errno, "open ", rel, " in rootfs");
+
+  Buf prefix;
+  char name[256];
+  const char* p = rel;
+  int parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+  if (parent < 0) fail(errno, "dup rootfs fd");
+  while (next_component(&p, name, sizeof name)) {
+    prefix.add_ch('/').add(name);
+    const char* rest = p;
+    char dummy[2];
+    bool last = !next_component(&rest, dummy, sizeof dummy);
+    fd = open_in_root(rootfd, prefix.c_str(), 0);
+    if (fd < 0 && errno == ENOENT) {
+      int r;
+      if (last && file_target) {
+        r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (r >= 0) close(r);
+      } else {
+        r = mkdirat(parent, name, dir_mode);
+      }
+      if (r < 0 && errno != EEXIST) fail2(errno, "create ", prefix.c_str(), " in rootfs");
+      fd = open_in_root(rootfd, prefix.c_str(), 0);
+    }
+    if (fd < 0) fail2(errno, "open ", prefix.c_str(), " in rootfs");
+    close(parent);
+    parent = fd;
+  }
+  return parent;
+}
+
+// Split "/a/b/c" into the directory "/a/b" and the name "c".
+void split_last(const char* path, Buf& dir, char* base, size_t cap) {
+  size_t n = str_len(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  size_t slash = n;
+  while (slash > 0 && path[slash - 1] != '/') slash--;
+  size_t blen = n - slash < cap - 1 ? n - slash : cap - 1;
+  memcpy(base, path + slash, blen);
+  base[blen] = 0;
+  dir.n = 0;
+  dir.s[0] = 0;
+  for (size_t i = 0; i < slash; i++) dir.add_ch(path[i]);
+  if (dir.n == 0) dir.add("/");
+}
+
+// Mount flags that a bind remount must keep: in a user namespace the kernel refuses to
+// clear nosuid/nodev/noexec/ro/atime flags locked by the mount's original owner.
+unsigned long locked_flags(const char* path) {
+  struct statfs st;
+  if (statfs(path, &st) != 0) return 0;
+  unsigned long f = 0;
+  if (st.f_flags & ST_NOSUID) f |= MS_NOSUID;
+  if (st.f_flags & ST_NODEV) f |= MS_NODEV;
+  if (st.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
+  if (st.f_flags & ST_NOATIME) f |= MS_NOATIME;
+  if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+int remount_bind(const char* path, unsigned long flags) {
+  int r = mount("", path, nullptr, MS_REMOUNT | MS_BIND | flags, nullptr);
+  if (r != 0 && errno == EPERM) r = mount("", path, nullptr, MS_REMOUNT | MS_BIND | flags | locked_flags(path), nullptr);
+  return r;
+}
+
+// ---- rootfs setup ----------------------------------------------------------------------
+
+void do_mount_op(int rootfd, const MountOp& op) {
+  Buf target;
+  if (op.kind == OP_MKDIR) {
+    close(ensure_path(rootfd, op.target, false, op.mode));
+    return;
+  }
+  if (op.kind == OP_SYMLINK || (op.kind == OP_MKNOD && !op.bind_device)) {
+    Buf dir;
+    char base[256];
+    split_last(op.target, dir, base, sizeof base);
+    int dfd = ensure_path(rootfd, dir.c_str(), false);
+    if (op.kind == OP_SYMLINK) {
+      if (symlinkat(op.source, dfd, base) != 0 && errno != EEXIST)
+        fail2(errno, "symlink ", op.target, " -> ", op.source);
+    } else {
+      if (mknodat(dfd, base, op.mode, op.dev) != 0 && errno != EEXIST)
+        fail2(errno, "mknod ", op.target);
+      if (fchownat(dfd, base, op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0)
+        fail2(errno, "chown ", op.target);
+    }
+    close(dfd);
+    return;
+  }
+
+  // OP_MOUNT, OP_BIND and device binds: mount onto the fd of the resolved target.
+  int tfd = ensure_path(rootfd, op.target, op.file_target || op.kind == OP_MKNOD);
+  fd_path(target, tfd);
+  const char* src = op.source && *op.source ? op.source : op.fstype;
+  if (op.kind == OP_MKNOD) {
+    if (mount(op.source, target.c_str(), nullptr, MS_BIND, nullptr) != 0)
+      fail2(errno, "bind device ", op.source, " on ", op.target);
+  } else if (mount(op.source, target.c_str(), op.kind == OP_BIND ? nullptr : op.fstype, op.flags,
+                   op.data && *op.data ? op.data : nullptr) != 0) {
+    fail2(errno, "mount ", src, " on ", op.target);
+  }
+  close(tfd);
+  if (!op.remount && !op.npropagation) return;
+  // Reopen: the new mount now covers the path, and flags apply to it, not to what it hides.
+  tfd = open_in_root(rootfd, op.target, 0);
+  if (tfd < 0) fail2(errno, "reopen ", op.target);
+  fd_path(target, tfd);
+  if (op.remount && remount_bind(target.c_str(), op.remount) != 0)
+    fail2(errno, "remount ", op.target);
+  for (int i = 0; i < op.npropagation; i++)
+    if (mount("", target.c_str(), nullptr, op.propagation[i], nullptr) != 0)
+      fail2(errno, "set propagation of ", op.target);
+  close(tfd);
+}
+
+int prepare_rootfs(const Plan* p) {
+  if (p->root_propagation && mount("", "/", nullptr, p->root_propagation, nullptr) != 0)
+    fail(errno, "set propagation of /");
+  // pivot_root needs the new root to be a mount point: bind the rootfs onto itself.
+  if (mount(p->rootfs, p->rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    fail2(errno, "bind rootfs ", p->rootfs);
+  if (p->private_parent && mount("", p->private_parent, nullptr, MS_PRIVATE, nullptr) != 0)
+    fail2(errno, "make parent mount private ", p->private_parent);
+  int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) fail2(errno, "open rootfs ", p->rootfs);
+  for (int i = 0; i < p->nops; i++) do_mount_op(rootfd, p->ops[i]);
+  return rootfd;
+}
+
+void enter_root(const Plan* p, int rootfd) {
+  if (p->no_pivot) {
+    // --no-pivot (e.g. a ramfs root where pivot_root is impossible): move and chroot.
+    if (fchdir(rootfd) != 0) fail(errno, "chdir to rootfs");
+    if (mount(p->rootfs, "/", nullptr, MS_MOVE, nullptr) != 0) fail(errno, "move rootfs to /");
+    if (chroot(".") != 0) fail(errno, "chroot");
+  } else {
+    int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (oldroot < 0) fail(errno, "open /");
+    if (fchdir(rootfd) != 0) fail(errno, "chdir to rootfs");
+    // pivot_root(".", ".") stacks the old root on top of the new one; then detach it.
+    if (sys_pivot_root(".", ".") != 0) fail(errno, "pivot_root");
+    if (fchdir(oldroot) != 0) fail(errno, "chdir to old root");
+    // Make the old root a slave first so the detach cannot propagate to the host.
+    if (mount("", ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) fail(errno, "make old root rslave");
+    if (umount2(".", MNT_DETACH) != 0) fail(errno, "unmount old root");
+    close(oldroot);
+  }
+  if (chdir("/") != 0) fail(errno, "chdir /");
+  close(rootfd);
+}
+
+void write_file(const char* path, const char* value, const char* what) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) fail2(errno, what, path);
+  if (write_all(fd, value, str_len(value)) != 0) fail2(errno, what, path);
+  close(fd);
+}
+
+void apply_paths(const Plan* p) {
+  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) fail(errno, "open /");
+  Buf fdp;
+  for (const char** r = p->readonly; r && *r; r++) {
+    int fd = open_in_root(root, *r, 0);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      fail2(errno, "open readonly path ", *r);
+    }
+    fd_path(fdp, fd);
+    if (mount(fdp.c_str(), fdp.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      fail2(errno, "bind readonly path ", *r);
+    close(fd);
+    fd = open_in_root(root, *r, 0);
+    if (fd < 0) fail2(errno, "reopen readonly path ", *r);
+    fd_path(fdp, fd);
+    if (remount_bind(fdp.c_str(), MS_RDONLY | MS_REC) != 0) fail2(errno, "remount readonly path ", *r);
+    close(fd);
+  }
+  bool null_checked = false;
+  for (const char** m = p->masked; m && *m; m++) {
+    int fd = open_in_root(root, *m, 0);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      fail2(errno, "open masked path ", *m);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) fail2(errno, "stat masked path ", *m);
+    fd_path(fdp, fd);
+    if (S_ISDIR(st.st_mode)) {
+      if (mount("tmpfs", fdp.c_str(), "tmpfs", MS_RDONLY, nullptr) != 0)
+        fail2(errno, "mask ", *m);
+    } else {
+      // Masking with a /dev/null that the image replaced would expose, not hide.
+      if (!null_checked) {
+        struct stat ns;
+        if (stat("/dev/null", &ns) != 0 || !S_ISCHR(ns.st_mode) || ns.st_rdev != makedev(1, 3))
+          fail(EINVAL, "/dev/null is not the null device: cannot mask paths");
+        null_checked = true;
+      }
+      if (mount("/dev/null", fdp.c_str(), nullptr, MS_BIND, nullptr) != 0) fail2(errno, "mask ", *m);
+    }
+    close(fd);
+  }
+  close(root);
+}
+
+// ---- hooks run by init (createContainer, startContainer) --------------------------------
+
+long now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void run_hooks(const Hook* hooks, int n, const char* state, const char* kind) {
+  for (int i = 0; i < n; i++) {
+    const Hook& h = hooks[i];
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) fail(errno, "pipe for hook");
+    pid_t pid = sys_fork();
+    if (pid < 0) fail(errno, "fork hook");
+    if (pid == 0) {
+      dup2(pfd[0], 0);
+      unblock_signals();
+      execve(h.path, h.argv, h.envp);
+      _exit(127);
+    }
+    close(pfd[0]);
+    write_all(pfd[1], state, str_len(state));  // SIGPIPE is blocked: a hook that ignores stdin is fine
+    close(pfd[1]);
+    long deadline = h.timeout_sec > 0 ? now_ms() + h.timeout_sec * 1000L : 0;
+    int status = 0;
+    for (;;) {
+      pid_t r = waitpid(pid, &status, WNOHANG);
+      if (r == pid) break;
+      if (r < 0 && errno != EINTR) fail(errno, "wait for hook");
+      if (deadline && now_ms() >= deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        Buf t;
+        t.add(kind).add(" hook #").add_int(i).add(" (").add(h.path).add(") timed out after ")
+            .add_int(h.timeout_sec).add("s");
+        fail(0, t.c_str());
+      }
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, nullptr);
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      Buf t;
+      t.add(kind).add(" hook #").add_int(i).add(" (").add(h.path).add(") ");
+      if (WIFEXITED(status)) {
+        t.add("exited with status ").add_int(WEXITSTATUS(status));
+        if (WEXITSTATUS(status) == 127) t.add(" (could not be executed)");
+      } else {
+        t.add("was killed by signal ").add_int(WTERMSIG(status));
+      }
+      fail(0, t.c_str());
+    }
+  }
+}
+
+// ---- the process -----------------------------------------------------------------------
+
+bool is_executable(const char* path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+// Resolve argv[0] like Go's exec.LookPath (what runc does): names with a slash are used as
+// they are; others are searched on the process's PATH.
+void resolve_exe(const Plan* p) {
+  const char* name = p->argv[0];
+  bool has_slash = false;
+  for (const char* c = name; *c; c++) has_slash |= *c == '/';
+  if (has_slash) {
+    if (!is_executable(name)) fail2(errno ? errno : EACCES, "exec: \"", name, "\"");
+    Buf b;
+    b.add(name);
+    memcpy(g_exe, b.s, b.n + 1);
+    return;
+  }
+  const char* path = p->path_env ? p->path_env : "";
+  const char* s = path;
+  for (;;) {
+    const char* e = s;
+    while (*e && *e != ':') e++;
+    Buf cand;
+    if (e == s) cand.add(".");
+    for (const char* c = s; c < e; c++) cand.add_ch(*c);
+    cand.add_ch('/').add(name);
+    if (is_executable(cand.c_str())) {
+      memcpy(g_exe, cand.s, cand.n + 1);
+      return;
+    }
+    if (!*e) break;
+    s = e + 1;
+  }
+  fail2(0, "exec: \"", name, "\": executable file not found in $PATH");
+}
+
+void set_rlimits(const Plan* p) {
+  for (int i = 0; i < p->nrlimits; i++) {
+    struct rlimit rl = {(rlim_t)p->rlimits[i].soft, (rlim_t)p->rlimits[i].hard};
+    if (setrlimit((__rlimit_resource)p->rlimits[i].resource, &rl) != 0) {
+      Buf t;
+      t.add("setrlimit ").add_int(p->rlimits[i].resource);
+      fail(errno, t.c_str());
+    }
+  }
+}
+
+// Make a pty inside the container's devpts and hand its master to the console socket.
+void setup_console(const Plan* p) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) fail(errno, "open /dev/ptmx");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) != 0) fail(errno, "unlock pty");
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) fail(errno, "open pty slave");
+  int ptn = 0;
+  if (ioctl(master, TIOCGPTN, &ptn) != 0) fail(errno, "get pty number");
+  Buf name;
+  name.add("/dev/pts/").add_int(ptn);
+  // /dev/console is the pty, as runc does.
+  int cfd = open("/dev/console", O_PATH | O_CLOEXEC | O_NOFOLLOW);
+  if (cfd < 0) {
+    int f = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f >= 0) close(f);
+  } else {
+    close(cfd);
+  }
+  mount(name.c_str(), "/dev/console", nullptr, MS_BIND, nullptr);  // best effort
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(slave, fd) < 0) fail(errno, "dup pty slave");
+  close(slave);
+  if (ioctl(0, TIOCSCTTY, 0) != 0) fail(errno, "set controlling terminal");
+  // SCM_RIGHTS with the pty's name, like runc.
+  char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec iov = {(void*)name.s, name.n};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof(int));
+  if (sendmsg(p->console_socket, &m, MSG_NOSIGNAL) < 0) fail(errno, "send pty master to console socket");
+  close(master);
+  close(p->console_socket);
+}
+
+void set_credentials(const Plan* p) {
+  if (p->set_caps) {
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(errno, "keep capabilities");
+    for (int cap = 0; cap <= p->last_cap; cap++)
+      if (!(p->cap_bounding & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+        fail(errno, "drop bounding capability");
+  }
+  if (p->set_groups && syscall(SYS_setgroups, p->ngroups, p->groups) != 0) fail(errno, "setgroups");
+  if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) != 0) {
+    Buf t;
+    t.add("setgid ").add_int(p->gid);
+    fail(errno, t.c_str());
+  }
+  if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) != 0) {
+    Buf t;
+    t.add("setuid ").add_int(p->uid);
+    fail(errno, t.c_str());
+  }
+  if (p->set_caps) {
+    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    if (sys_capset(p->cap_effective, p->cap_permitted, p->cap_inheritable) != 0) fail(errno, "capset");
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    for (int cap = 0; cap <= p->last_cap; cap++)
+      if ((p->cap_ambient & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+        fail(errno, "raise ambient capability");
+  }
+}
+
+void check_cwd_inside_root() {
+  // After chdir, a cwd that is not below "/" (e.g. reached through a leaked host fd) is
+  // reported by the kernel as "(unreachable)...": refuse it (CVE-2024-21626).
+  char buf[4096];
+  long r = syscall(SYS_getcwd, buf, sizeof buf);
+  if (r < 0) fail(errno, "getcwd");
+  if (buf[0] != '/') fail(ENOENT, "current working directory is outside of the container's root");
+}
+
+[[noreturn]] void exec_process(const Plan* p) {
+  set_credentials(p);
+  umask(p->umask >= 0 ? (mode_t)p->umask : 022);
+  if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
+  check_cwd_inside_root();
+  if (p->personality >= 0 && personality((unsigned long)p->personality) < 0) fail(errno, "personality");
+  if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(errno, "set no_new_privs");
+  // Preserved fds (3..3+n-1) stay open; everything else the runtime holds is closed by exec.
+  for (int fd = 3; fd < 3 + p->preserve_fds; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  cloexec_from(3 + p->preserve_fds);
+  // seccomp goes last so that the setup above is not filtered.
+  if (p->seccomp_filter) {
+    struct sock_fprog prog = {(unsigned short)p->seccomp_len, (struct sock_filter*)p->seccomp_filter};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) != 0)
+      fail(errno, "load seccomp filter");
+  }
+  unblock_signals();
+  execve(g_exe, p->argv, p->envp);
+  fail2(errno, "exec ", g_exe);
+}
+
+[[noreturn]] void run_init(const Plan* p) {
+  expect_msg(MSG_GO, g_create_state);
+  umask(0);  // device nodes and mount points get exactly the modes the plan says
+  if (p->setsid && setsid() < 0) fail(errno, "setsid");
+  if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) != 0)
+    fail2(errno, "sethostname ", p->hostname);
+  if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) != 0)
+    fail2(errno, "setdomainname ", p->domainname);
+
+  int rootfd = prepare_rootfs(p);
+  send_msg(MSG_RUNTIME_HOOKS, 0);
+  expect_msg(MSG_HOOKS_DONE);
+  run_hooks(p->create_container_hooks, p->ncreate_container_hooks, g_create_state, "createContainer");
+
+  // The exec fifo lives in the runtime's state dir on the host: open it before leaving.
+  // O_RDWR never blocks; `start` writes one byte, which is what we wait for below.
+  int fifo = -1;
+  if (p->fifo_path) {
+    fifo = open(p->fifo_path, O_RDWR | O_CLOEXEC);
+    if (fifo < 0) fail2(errno, "open exec fifo ", p->fifo_path);
+  }
+  enter_root(p, rootfd);
+  for (int i = 0; i < p->nsysctls; i++) write_file(p->sysctls[i].path, p->sysctls[i].value, "write sysctl ");
+  apply_paths(p);
+  if (p->readonly_root && remount_bind("/", MS_RDONLY) != 0) fail(errno, "remount / read-only");
+  if (p->console_socket >= 0) setup_console(p);
+  set_rlimits(p);
+  if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
+  resolve_exe(p);
+
+  send_msg(MSG_READY, 0);
+  expect_msg(MSG_COMMIT, g_start_state);
+  g_parent_gone = true;
+  if (fifo >= 0) {
+    char c;
+    ssize_t n;
+    do {
+      n = read(fifo, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    close(fifo);
+  }
+  run_hooks(p->start_container_hooks, p->nstart_container_hooks, g_start_state, "startContainer");
+  exec_process(p);
+}
+
+}  // namespace
+
+[[noreturn]] void run_stage1(const Plan* p) {
+  g_sync = p->sync_fd;
+  reset_signal_handlers();
+  expect_msg(MSG_GO);
+  for (int i = 0; i < p->njoins; i++) {
+    int fd = open(p->joins[i].path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail2(errno, "open namespace ", p->joins[i].path);
+    if (setns(fd, p->joins[i].nstype) != 0) fail2(errno, "join namespace ", p->joins[i].path);
+    close(fd);
+  }
+  bool joined_user = false;
+  for (int i = 0; i < p->njoins; i++) joined_user |= p->joins[i].nstype == CLONE_NEWUSER;
+  if (p->new_user) {
+    if (unshare(CLONE_NEWUSER) != 0) fail(errno, "create user namespace");
+    send_msg(MSG_USERNS_READY, 0);
+    expect_msg(MSG_USERNS_MAPPED);
+  }
+  if (p->new_user || joined_user) {
+    // Become the namespace's root so that the rest of the setup has its capabilities.
+    if (syscall(SYS_setresgid, 0, 0, 0) != 0) fail(errno, "setgid 0 in user namespace");
+    if (syscall(SYS_setresuid, 0, 0, 0) != 0) fail(errno, "setuid 0 in user namespace");
+  }
+  if (p->unshare_flags && unshare(p->unshare_flags) != 0) fail(errno, "create namespaces");
+  if (p->timens_offsets) write_file("/proc/self/timens_offsets", p->timens_offsets, "write time offsets ");
+  pid_t init = sys_clone_parent();
+  if (init < 0) fail(errno, "clone init");
+  if (init == 0) run_init(p);
+  send_msg(MSG_INIT_PID, init);
+  _exit(0);
+}
+
+}  // namespace tsrun

@@ -1,0 +1,123 @@
+// The launch plan in C form.
+//
+// TypeScript decides everything (packages/runtime/src/plan); the addon copies the plan into
+// these plain structs *before* clone(), so that the child can walk them without allocating.
+// Every pointer here stays valid and unmodified until the child has exec'd or exited.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+namespace tsrun {
+
+// One namespace the first child joins by path (setns), in plan order (user first).
+struct JoinNs {
+  int nstype;        // CLONE_NEW* constant
+  const char* path;  // e.g. /proc/123/ns/net
+};
+
+enum OpKind : int {
+  OP_MOUNT = 1,    // mount(source, target, fstype, flags, data), then remount/propagation
+  OP_BIND = 2,     // bind (or rbind) a host path, then remount with flags if any
+  OP_SYMLINK = 3,  // symlink(linkTarget) at target
+  OP_MKNOD = 4,    // device node at target (mknod, or bind from host in a user namespace)
+  OP_MKDIR = 5,    // make sure a directory exists
+};
+
+// One step of the rootfs setup, executed in order before pivot_root.
+// Every `target` is a path inside the rootfs, opened without leaving it (openat2 RESOLVE_IN_ROOT).
+struct MountOp {
+  int kind;
+  const char* source;     // OP_MOUNT/OP_BIND: source; OP_SYMLINK: link contents; OP_MKNOD: host path for bind fallback
+  const char* target;     // path inside the rootfs
+  const char* fstype;     // OP_MOUNT
+  const char* data;       // OP_MOUNT: fs options string ("" for none)
+  unsigned long flags;    // mount flags for the first mount(2)
+  unsigned long remount;  // OP_BIND/OP_MOUNT: flags for a MS_REMOUNT|MS_BIND pass (0 = none)
+  unsigned long propagation[4];  // MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (|MS_REC), applied in order
+  int npropagation;
+  int file_target;        // create the target as a file, not a directory
+  mode_t mode;            // OP_MKNOD: S_IFCHR|perm etc; OP_MKDIR: permissions
+  dev_t dev;              // OP_MKNOD
+  uid_t uid;              // OP_MKNOD owner
+  gid_t gid;
+  int bind_device;        // OP_MKNOD: bind-mount `source` instead of mknod (user namespaces)
+};
+
+struct Hook {
+  const char* path;
+  char* const* argv;  // NULL-terminated
+  char* const* envp;  // NULL-terminated
+  int timeout_sec;    // 0 = none
+};
+
+struct Rlimit {
+  int resource;
+  uint64_t soft;
+  uint64_t hard;
+};
+
+struct Sysctl {
+  const char* path;   // /proc/sys/... (container view)
+  const char* value;
+};
+
+struct Plan {
+  // Stage 1 (first child): namespaces.
+  JoinNs* joins;
+  int njoins;
+  int unshare_flags;     // CLONE_NEW* to create, CLONE_NEWUSER excluded
+  int new_user;          // unshare a user namespace; the parent writes the id maps
+  const char* timens_offsets;  // written to /proc/self/timens_offsets when a time namespace is new (or NULL)
+
+  // Stage 2 (init): the container.
+  int setup_rootfs;      // 0 for exec into an existing container (not used yet)
+  const char* rootfs;    // absolute host path
+  unsigned long root_propagation;  // applied to "/" first (MS_SLAVE|MS_REC by default)
+  const char* private_parent;      // mount point to make private so pivot_root works (shared rootfs), or NULL
+  MountOp* ops;
+  int nops;
+  int no_pivot;
+  int readonly_root;
+  const char* hostname;    // NULL = leave
+  const char* domainname;  // NULL = leave
+  Sysctl* sysctls;
+  int nsysctls;
+  const char** masked;     // NULL-terminated container paths
+  const char** readonly;   // NULL-terminated container paths
+  const char* fifo_path;   // host path of the exec fifo (NULL: start at once)
+  Hook* create_container_hooks;
+  int ncreate_container_hooks;
+  Hook* start_container_hooks;
+  int nstart_container_hooks;
+
+  // The process.
+  char* const* argv;
+  char* const* envp;
+  const char* path_env;  // value of PATH in the process env, for resolving argv[0]
+  const char* cwd;
+  uid_t uid;
+  gid_t gid;
+  gid_t* groups;
+  int ngroups;
+  int set_groups;        // 0 when setgroups is denied in the user namespace
+  int umask;             // -1 = leave
+  Rlimit* rlimits;
+  int nrlimits;
+  uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+  int set_caps;          // 0 = leave capabilities as they are
+  int last_cap;          // highest capability number the kernel knows
+  int no_new_privs;
+  const void* seccomp_filter;  // struct sock_filter array, or NULL
+  int seccomp_len;             // number of instructions
+  unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_*
+  int preserve_fds;      // fds 3..3+n-1 stay open for the process
+  int console_socket;    // fd of a connected unix socket to send the pty master to, or -1
+  int setsid;
+  int personality;       // -1 = leave
+
+  int sync_fd;           // the child's end of the sync socket
+};
+
+}  // namespace tsrun

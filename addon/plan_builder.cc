@@ -1,0 +1,235 @@
+#include "plan_builder.h"
+
+#include <sys/sysmacros.h>
+
+namespace tsrun {
+namespace {
+
+// Reads fields of the JavaScript plan; the first type error becomes a JS TypeError.
+class Reader {
+ public:
+  Reader(Napi::Env env, PlanStorage& st) : env_(env), st_(st) {}
+  bool ok() const { return ok_; }
+
+  const char* Str(Napi::Object o, const char* key, bool optional = true) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) {
+      if (!optional) Fail(key, "a string");
+      return nullptr;
+    }
+    if (!v.IsString()) return Fail(key, "a string"), nullptr;
+    st_.strings.push_back(v.As<Napi::String>().Utf8Value());
+    return st_.strings.back().c_str();
+  }
+
+  int64_t Int(Napi::Object o, const char* key, int64_t def = 0) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return def;
+    if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? 1 : 0;
+    if (v.IsNumber()) return v.As<Napi::Number>().Int64Value();
+    if (v.IsBigInt()) {
+      bool lossless;
+      return v.As<Napi::BigInt>().Int64Value(&lossless);
+    }
+    Fail(key, "a number");
+    return def;
+  }
+
+  uint64_t U64(Napi::Object o, const char* key, uint64_t def = 0) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return def;
+    if (v.IsBigInt()) {
+      bool lossless;
+      return v.As<Napi::BigInt>().Uint64Value(&lossless);
+    }
+    if (v.IsNumber()) return (uint64_t)v.As<Napi::Number>().DoubleValue();
+    Fail(key, "a bigint");
+    return def;
+  }
+
+  Napi::Array Arr(Napi::Object o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsArray()) return v.As<Napi::Array>();
+    if (!v.IsUndefined() && !v.IsNull()) Fail(key, "an array");
+    return Napi::Array::New(env_, 0);
+  }
+
+  // A NULL-terminated char* array (argv, envp).
+  char* const* StrArray(Napi::Object o, const char* key) {
+    Napi::Array a = Arr(o, key);
+    st_.string_arrays.emplace_back();
+    auto& out = st_.string_arrays.back();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) return Fail(key, "an array of strings"), nullptr;
+      st_.strings.push_back(v.As<Napi::String>().Utf8Value());
+      out.push_back(&st_.strings.back()[0]);
+    }
+    out.push_back(nullptr);
+    return out.data();
+  }
+
+  const char** ConstStrArray(Napi::Object o, const char* key) {
+    Napi::Array a = Arr(o, key);
+    st_.const_arrays.emplace_back();
+    auto& out = st_.const_arrays.back();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) return Fail(key, "an array of strings"), nullptr;
+      st_.strings.push_back(v.As<Napi::String>().Utf8Value());
+      out.push_back(st_.strings.back().c_str());
+    }
+    out.push_back(nullptr);
+    return out.data();
+  }
+
+  Napi::Object Elem(Napi::Array a, uint32_t i, const char* key) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsObject()) Fail(key, "an array of objects");
+    return v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(env_);
+  }
+
+  void Fail(const char* key, const char* what) {
+    if (!ok_) return;
+    ok_ = false;
+    std::string msg = std::string("plan field ") + key + " must be " + what;
+    Napi::TypeError::New(env_, msg).ThrowAsJavaScriptException();
+  }
+
+ private:
+  Napi::Env env_;
+  PlanStorage& st_;
+  bool ok_ = true;
+};
+
+void ReadHooks(Reader& r, Napi::Object o, const char* key, std::vector<Hook>& out) {
+  Napi::Array a = r.Arr(o, key);
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Object h = r.Elem(a, i, key);
+    Hook hook{};
+    hook.path = r.Str(h, "path", false);
+    hook.argv = r.StrArray(h, "args");
+    hook.envp = r.StrArray(h, "env");
+    hook.timeout_sec = (int)r.Int(h, "timeout", 0);
+    out.push_back(hook);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
+  auto st = std::make_unique<PlanStorage>();
+  Reader r(env, *st);
+  Plan& p = st->plan;
+
+  Napi::Array joins = r.Arr(o, "joins");
+  for (uint32_t i = 0; i < joins.Length(); i++) {
+    Napi::Object j = r.Elem(joins, i, "joins");
+    st->joins.push_back(JoinNs{(int)r.Int(j, "type"), r.Str(j, "path", false)});
+  }
+  p.unshare_flags = (int)r.Int(o, "unshareFlags");
+  p.new_user = (int)r.Int(o, "newUser");
+  p.timens_offsets = r.Str(o, "timensOffsets");
+
+  p.setup_rootfs = 1;
+  p.rootfs = r.Str(o, "rootfs", false);
+  p.root_propagation = (unsigned long)r.Int(o, "rootPropagation");
+  p.private_parent = r.Str(o, "privateParent");
+  Napi::Array ops = r.Arr(o, "ops");
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Object m = r.Elem(ops, i, "ops");
+    MountOp op{};
+    op.kind = (int)r.Int(m, "kind");
+    op.source = r.Str(m, "source");
+    op.target = r.Str(m, "target", false);
+    op.fstype = r.Str(m, "fstype");
+    op.data = r.Str(m, "data");
+    op.flags = (unsigned long)r.Int(m, "flags");
+    op.remount = (unsigned long)r.Int(m, "remount");
+    Napi::Array prop = r.Arr(m, "propagation");
+    for (uint32_t k = 0; k < prop.Length() && k < 4; k++)
+      op.propagation[op.npropagation++] = (unsigned long)prop.Get(k).As<Napi::Number>().Int64Value();
+    op.file_target = (int)r.Int(m, "fileTarget");
+    op.mode = (mode_t)r.Int(m, "mode", 0755);
+    op.dev = makedev((unsigned)r.Int(m, "major"), (unsigned)r.Int(m, "minor"));
+    op.uid = (uid_t)r.Int(m, "uid");
+    op.gid = (gid_t)r.Int(m, "gid");
+    op.bind_device = (int)r.Int(m, "bindDevice");
+    st->ops.push_back(op);
+  }
+  p.no_pivot = (int)r.Int(o, "noPivot");
+  p.readonly_root = (int)r.Int(o, "readonlyRoot");
+  p.hostname = r.Str(o, "hostname");
+  p.domainname = r.Str(o, "domainname");
+  Napi::Array sysctls = r.Arr(o, "sysctls");
+  for (uint32_t i = 0; i < sysctls.Length(); i++) {
+    Napi::Object s = r.Elem(sysctls, i, "sysctls");
+    st->sysctls.push_back(Sysctl{r.Str(s, "path", false), r.Str(s, "value", false)});
+  }
+  p.masked = r.ConstStrArray(o, "masked");
+  p.readonly = r.ConstStrArray(o, "readonly");
+  p.fifo_path = r.Str(o, "fifoPath");
+  ReadHooks(r, o, "createContainerHooks", st->create_hooks);
+  ReadHooks(r, o, "startContainerHooks", st->start_hooks);
+
+  p.argv = r.StrArray(o, "args");
+  p.envp = r.StrArray(o, "env");
+  p.path_env = r.Str(o, "pathEnv");
+  p.cwd = r.Str(o, "cwd", false);
+  p.uid = (uid_t)r.Int(o, "uid");
+  p.gid = (gid_t)r.Int(o, "gid");
+  Napi::Array groups = r.Arr(o, "groups");
+  for (uint32_t i = 0; i < groups.Length(); i++)
+    st->groups.push_back((gid_t)groups.Get(i).As<Napi::Number>().Int64Value());
+  p.set_groups = (int)r.Int(o, "setGroups", 1);
+  p.umask = (int)r.Int(o, "umask", -1);
+  Napi::Array rl = r.Arr(o, "rlimits");
+  for (uint32_t i = 0; i < rl.Length(); i++) {
+    Napi::Object l = r.Elem(rl, i, "rlimits");
+    st->rlimits.push_back(Rlimit{(int)r.Int(l, "type"), r.U64(l, "soft"), r.U64(l, "hard")});
+  }
+  Napi::Value caps = o.Get("caps");
+  if (caps.IsObject()) {
+    Napi::Object c = caps.As<Napi::Object>();
+    p.set_caps = 1;
+    p.cap_bounding = r.U64(c, "bounding");
+    p.cap_effective = r.U64(c, "effective");
+    p.cap_permitted = r.U64(c, "permitted");
+    p.cap_inheritable = r.U64(c, "inheritable");
+    p.cap_ambient = r.U64(c, "ambient");
+  }
+  p.last_cap = (int)r.Int(o, "lastCap", 40);
+  p.no_new_privs = (int)r.Int(o, "noNewPrivs");
+  Napi::Value sec = o.Get("seccomp");
+  if (sec.IsBuffer()) {
+    auto b = sec.As<Napi::Buffer<char>>();
+    st->seccomp.assign(b.Data(), b.Data() + b.Length());
+    p.seccomp_len = (int)(b.Length() / 8);  // sizeof(struct sock_filter)
+  }
+  p.seccomp_flags = (unsigned)r.Int(o, "seccompFlags");
+  p.preserve_fds = (int)r.Int(o, "preserveFds");
+  p.console_socket = (int)r.Int(o, "consoleSocket", -1);
+  p.setsid = (int)r.Int(o, "setsid", 1);
+  p.personality = (int)r.Int(o, "personality", -1);
+  if (!r.ok()) return nullptr;
+
+  // Point the plan at the vectors only once they are complete (no more reallocation).
+  p.joins = st->joins.data();
+  p.njoins = (int)st->joins.size();
+  p.ops = st->ops.data();
+  p.nops = (int)st->ops.size();
+  p.sysctls = st->sysctls.data();
+  p.nsysctls = (int)st->sysctls.size();
+  p.create_container_hooks = st->create_hooks.data();
+  p.ncreate_container_hooks = (int)st->create_hooks.size();
+  p.start_container_hooks = st->start_hooks.data();
+  p.nstart_container_hooks = (int)st->start_hooks.size();
+  p.groups = st->groups.data();
+  p.ngroups = (int)st->groups.size();
+  p.rlimits = st->rlimits.data();
+  p.nrlimits = (int)st->rlimits.size();
+  p.seccomp_filter = st->seccomp.empty() ? nullptr : st->seccomp.data();
+  return st;
+}
+
+}  // namespace tsrun

@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "tsrun_native",
+      "sources": [
+        "addon/addon.cc",
+        "addon/plan_builder.cc",
+        "addon/child.cc",
+        "addon/sys.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions"]
+    }
+  ]
+}
