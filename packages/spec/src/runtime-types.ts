@@ -3,9 +3,10 @@
  * config-linux.md), the container state (runtime.md) and the features document (features.md,
  * features-linux.md).
  *
- * Optionality follows the JSON schema, i.e. what `validateConfig` actually guarantees. Where the
- * prose says REQUIRED but the schema does not enforce it (e.g. `user.uid`), the field is optional
- * and its doc comment says so: runtimes (runc included) treat a missing value as the zero value.
+ * Optionality follows the prose (and the upstream Go types, specs-go). A few fields the prose
+ * calls REQUIRED are not enforced by the JSON schema, so a config that passes `validateConfig`
+ * may still lack them; they are marked "not checked by the schema" below, and runtimes (runc
+ * included) read a missing one as the zero value — do the same (`user.uid ?? 0`).
  * Integers are `number`: JSON.parse cannot give more, so uint64 values above 2^53 lose precision.
  */
 
@@ -87,10 +88,10 @@ export interface Process {
 }
 
 export interface User {
-  /** REQUIRED on POSIX by the prose (not by the schema); missing means 0. */
-  uid?: number;
-  /** REQUIRED on POSIX by the prose (not by the schema); missing means 0. */
-  gid?: number;
+  /** REQUIRED on POSIX; not checked by the schema, missing means 0. */
+  uid: number;
+  /** REQUIRED on POSIX; not checked by the schema, missing means 0. */
+  gid: number;
   /** If unset the umask is inherited from the runtime (runc uses 0022). */
   umask?: number;
   additionalGids?: number[];
@@ -147,8 +148,8 @@ export interface Scheduler {
 /** ioprio_set(2) for the container's process group. */
 export interface IOPriority {
   class: 'IOPRIO_CLASS_RT' | 'IOPRIO_CLASS_BE' | 'IOPRIO_CLASS_IDLE';
-  /** 0 (highest) to 7 (lowest); REQUIRED by the prose, not by the schema. */
-  priority?: number;
+  /** 0 (highest) to 7 (lowest). Not checked by the schema, missing means 0. */
+  priority: number;
 }
 
 /** CPU lists ("0-3,7") the runtime uses while (initial) and after (final) exec'ing the process. */
@@ -262,8 +263,8 @@ export interface LinuxWeightDevice extends LinuxBlockIODevice {
 }
 
 export interface LinuxThrottleDevice extends LinuxBlockIODevice {
-  /** REQUIRED by the prose, not by the schema. */
-  rate?: number;
+  /** Not checked by the schema, missing means 0. */
+  rate: number;
 }
 
 export interface LinuxBlockIO {
@@ -387,15 +388,15 @@ export type MemoryPolicyFlag = 'MPOL_F_NUMA_BALANCING' | 'MPOL_F_RELATIVE_NODES'
 
 /** set_mempolicy(2) for the container process. */
 export interface LinuxMemoryPolicy {
-  /** REQUIRED by the prose, not by the schema. */
-  mode?: MemoryPolicyMode;
+  /** Not checked by the schema. */
+  mode: MemoryPolicyMode;
   nodes?: string;
   flags?: MemoryPolicyFlag[];
 }
 
 export interface LinuxPersonality {
-  /** REQUIRED by the prose, not by the schema. */
-  domain?: 'LINUX' | 'LINUX32';
+  /** Not checked by the schema. */
+  domain: 'LINUX' | 'LINUX32';
   /** No flags are currently defined. */
   flags?: string[];
 }
