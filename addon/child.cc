@@ -531,8 +531,11 @@ void set_credentials(const Plan* p) {
     prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
     if (sys_capset(p->cap_effective, p->cap_permitted, p->cap_inheritable) != 0) fail(errno, "capset");
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    // A cap missing from the permitted or inheritable set cannot be ambient; runc skips
+    // those silently (its default spec lists ambient caps without inheritable ones).
     for (int cap = 0; cap <= p->last_cap; cap++)
-      if ((p->cap_ambient & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+      if ((p->cap_ambient & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0 &&
+          errno != EPERM && errno != EINVAL)
         fail(errno, "raise ambient capability");
   }
 }
@@ -553,8 +556,9 @@ void check_cwd_inside_root() {
   check_cwd_inside_root();
   if (p->personality >= 0 && personality((unsigned long)p->personality) < 0) fail(errno, "personality");
   if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(errno, "set no_new_privs");
-  // Preserved fds (3..3+n-1) stay open; everything else the runtime holds is closed by exec.
-  for (int fd = 3; fd < 3 + p->preserve_fds; fd++) {
+  // stdio and the preserved fds (3..3+n-1) stay open (Node may have marked its stdio
+  // close-on-exec); everything else the runtime holds is closed by exec.
+  for (int fd = 0; fd < 3 + p->preserve_fds; fd++) {
     int fl = fcntl(fd, F_GETFD);
     if (fl >= 0) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }

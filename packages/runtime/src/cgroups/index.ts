@@ -1,0 +1,70 @@
+/**
+ * cgroups: one CgroupManager interface, a v1 driver (also for hybrid hosts) and a v2 driver.
+ *
+ *   const cg = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd, rootless });
+ *   cg.create(); cg.apply(spec.linux?.resources, { initial: true }); cg.join(pid);
+ *   state.cgroup = cg.save();            // later: loadCgroupManager(state.cgroup).destroy()
+ *
+ * The mode and mounts come from /proc/self/mountinfo; nothing is assumed about /sys/fs/cgroup.
+ */
+import { hostCgroups, HostCgroups, systemdRunning } from './host';
+import { parseCgroupsPath, resolveDirs, systemdCgroupPath } from './paths';
+import { CgroupError, CgroupManager, SavedCgroup } from './types';
+import { V1Manager } from './v1';
+import { V2Manager } from './v2';
+
+export * from './types';
+export { detectMode, systemdRunning } from './host';
+export { DEFAULT_ALLOWED_DEVICES, deviceRulesForNodes, effectiveDeviceRules, v2DeviceRulesUnsupported } from './devices';
+export { cleanPath, parseCgroupsPath, expandSlice, systemdCgroupPath } from './paths';
+export { sharesToWeight, blkioWeightToIoWeight, swapToV2 } from './convert';
+
+export interface CgroupManagerOptions {
+  cgroupsPath?: string;
+  id: string;
+  /** --systemd-cgroup */
+  systemd?: boolean;
+  rootless?: boolean;
+  /** For tests: the host layout instead of this process's /proc/self view. */
+  host?: HostCgroups;
+}
+
+function build(host: HostCgroups, mode: SavedCgroup['mode'], inner: string, dirs: Record<string, string>, rootless: boolean, v2Skipped = false): CgroupManager {
+  if (mode === 'v2') {
+    if (!host.layout.unified) throw new CgroupError('cgroup: no cgroup2 filesystem is mounted');
+    return new V2Manager(inner, dirs[''], host.layout.unified.mountpoint, rootless, v2Skipped);
+  }
+  return new V1Manager(mode, inner, dirs, host.layout, rootless);
+}
+
+/** The manager for a new container, from its config and the global --systemd-cgroup/rootless flags. */
+export function cgroupManagerFor(opts: CgroupManagerOptions): CgroupManager {
+  const parsed = parseCgroupsPath(opts.cgroupsPath, opts.id, opts.systemd ?? false);
+  if (parsed.kind === 'systemd') {
+    if (!systemdRunning()) {
+      throw new CgroupError('cgroup: systemd cgroup driver requested but systemd is not running (/run/systemd/system does not exist)');
+    }
+    // Creating the unit needs systemd's D-Bus API; faking it with cgroupfs would fight systemd.
+    throw new CgroupError(`cgroup: the systemd cgroup driver is not implemented yet (would create ${systemdCgroupPath(parsed.unit, opts.rootless)}); run without --systemd-cgroup`);
+  }
+  const host = opts.host ?? hostCgroups();
+  const dirs = resolveDirs(host.mode, host.layout, parsed.inner, host.own);
+  return build(host, host.mode, parsed.inner, dirs, opts.rootless ?? false);
+}
+
+/**
+ * The manager of an existing container, from what save() returned at create time. Uses the saved
+ * dirs when present (a relative path depends on the caller's cgroup, which may have changed).
+ */
+export function loadCgroupManager(saved: SavedCgroup, host: HostCgroups = hostCgroups()): CgroupManager {
+  const rootless = saved.rootless ?? false;
+  if (saved.dirs) {
+    if (saved.mode === 'v2') {
+      const present = saved.dirs[''] !== undefined;
+      const dir = present ? saved.dirs[''] : resolveDirs('v2', host.layout, saved.path, host.own)[''];
+      return build(host, 'v2', saved.path, { '': dir }, rootless, !present);
+    }
+    return build(host, saved.mode, saved.path, saved.dirs, rootless);
+  }
+  return build(host, saved.mode, saved.path, resolveDirs(saved.mode, host.layout, saved.path, host.own), rootless);
+}

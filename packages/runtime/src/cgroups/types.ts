@@ -1,0 +1,174 @@
+/**
+ * Types shared by the cgroup drivers.
+ *
+ * The resource types mirror `linux.resources` of the OCI runtime-spec (config-linux.md). They
+ * are declared here, loosely (everything optional), so that this module does not depend on the
+ * state of @tsrun/spec: the spec package's LinuxResources is structurally assignable to ours.
+ */
+
+export type CgroupMode = 'v1' | 'v2' | 'hybrid';
+
+export interface LinuxDeviceCgroup {
+  allow: boolean;
+  /** 'a' (all), 'c' or 'b'; unset means 'a'. */
+  type?: string;
+  /** Unset or -1 means any ('*'). */
+  major?: number;
+  minor?: number;
+  /** Any of r, w, m; unset means 'rwm'. */
+  access?: string;
+}
+
+export interface LinuxMemory {
+  limit?: number;
+  reservation?: number;
+  /** memory+swap, as cgroup v1 counts it (v2 drivers convert). */
+  swap?: number;
+  kernel?: number;
+  kernelTCP?: number;
+  swappiness?: number;
+  disableOOMKiller?: boolean;
+  useHierarchy?: boolean;
+  checkBeforeUpdate?: boolean;
+}
+
+export interface LinuxCPU {
+  shares?: number;
+  quota?: number;
+  burst?: number;
+  period?: number;
+  realtimeRuntime?: number;
+  realtimePeriod?: number;
+  cpus?: string;
+  mems?: string;
+  idle?: number;
+}
+
+export interface LinuxPids {
+  limit?: number;
+}
+
+export interface LinuxWeightDevice {
+  major: number;
+  minor: number;
+  weight?: number;
+  leafWeight?: number;
+}
+
+export interface LinuxThrottleDevice {
+  major: number;
+  minor: number;
+  rate?: number;
+}
+
+export interface LinuxBlockIO {
+  weight?: number;
+  leafWeight?: number;
+  weightDevice?: LinuxWeightDevice[];
+  throttleReadBpsDevice?: LinuxThrottleDevice[];
+  throttleWriteBpsDevice?: LinuxThrottleDevice[];
+  throttleReadIOPSDevice?: LinuxThrottleDevice[];
+  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
+}
+
+export interface LinuxHugepageLimit {
+  pageSize: string;
+  limit: number;
+}
+
+export interface LinuxNetwork {
+  classID?: number;
+  priorities?: { name: string; priority: number }[];
+}
+
+export interface LinuxRdma {
+  hcaHandles?: number;
+  hcaObjects?: number;
+}
+
+export interface LinuxResources {
+  devices?: LinuxDeviceCgroup[];
+  memory?: LinuxMemory;
+  cpu?: LinuxCPU;
+  pids?: LinuxPids;
+  blockIO?: LinuxBlockIO;
+  hugepageLimits?: LinuxHugepageLimit[];
+  network?: LinuxNetwork;
+  rdma?: Record<string, LinuxRdma>;
+  unified?: Record<string, string>;
+}
+
+export interface ApplyOptions {
+  /**
+   * Set at container creation. Device rules are then always programmed (deny all, the spec's
+   * rules, runc's default allow-list), even when `resources.devices` is absent, as runc does.
+   * Without it (e.g. `tsrun update`) the device cgroup is left alone unless `devices` is given,
+   * so an update never briefly denies every device to a running container.
+   */
+  initial?: boolean;
+  /** Extra allow rules (e.g. for the nodes in linux.devices), applied after the spec's rules. */
+  extraDeviceRules?: LinuxDeviceCgroup[];
+}
+
+/** What a container's state must keep to find its cgroup again (see loadCgroupManager). */
+export interface SavedCgroup {
+  mode: CgroupMode;
+  /** The cleaned cgroupsPath (or the default, the container id) the manager was built from. */
+  path: string;
+  /**
+   * Absolute directory per hierarchy, keyed like runc's state.json `cgroup_paths`:
+   * the hierarchy's controllers ('cpu,cpuacct', 'memory', 'name=systemd'), '' for cgroup2.
+   * A relative cgroupsPath resolves against the caller's own cgroup, which may differ between
+   * `create` and a later `delete` (podman's cleanup runs from conmon): keep the resolved dirs.
+   */
+  dirs?: Record<string, string>;
+  rootless?: boolean;
+}
+
+/** One bind mount for the container's /sys/fs/cgroup view on v1 (runc's layout). */
+export interface CgroupMountSource {
+  /** The name under /sys/fs/cgroup: the host mountpoint's base name ('cpu,cpuacct', 'systemd'); '' on v2 (mount the dir at /sys/fs/cgroup itself). */
+  controller: string;
+  hostPath: string;
+  /** Names to create as symlinks to `controller` (e.g. cpu -> cpu,cpuacct), as runc does for comounts. */
+  symlinks?: string[];
+}
+
+export interface CgroupManager {
+  readonly mode: CgroupMode;
+  /** The cleaned cgroupsPath (absolute, or relative as given), or the default `<id>`. */
+  readonly path: string;
+  /** Resolved absolute directory per hierarchy (see SavedCgroup.dirs). */
+  readonly dirs: Readonly<Record<string, string>>;
+  /** mkdir -p in every hierarchy (v1) / the unified tree (v2, enabling controllers in ancestors). */
+  create(): void;
+  /** Write limits; throws a one-line CgroupError naming the file and value on failure. */
+  apply(resources: LinuxResources | undefined, opts?: ApplyOptions): void;
+  /** Write pid to cgroup.procs in every hierarchy. */
+  join(pid: number): void;
+  /** Every pid in the container's cgroup, sub-cgroups included. */
+  pids(): number[];
+  /** kill(2) every pid; used by `kill --all` and `delete`. */
+  signalAll(signal: number): void;
+  freeze(): void;
+  thaw(): void;
+  isFrozen(): boolean;
+  /** SIGKILL what is left, wait (bounded) until empty, rmdir the container's dirs. Quiet if already gone. */
+  destroy(): void;
+  exists(): boolean;
+  mountSources(): CgroupMountSource[];
+  /** Simple usage numbers (memory, pids, cpu); not yet runc's `events --stats` shape. */
+  stats(): Record<string, unknown>;
+  /** What to keep in the container's state to rebuild this manager. */
+  save(): SavedCgroup;
+}
+
+/** Every cgroup failure: a one-line message; `code` is the errno name when a syscall failed. */
+export class CgroupError extends Error {
+  readonly code?: string;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.name = 'CgroupError';
+    if (code !== undefined) this.code = code;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The cgroup v2 (unified) driver: one directory; controllers must be enabled in every ancestor's
+ * cgroup.subtree_control before the container's dir has their files.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { CgroupIO, fsIO, mkdirAll, PERMISSION_CODES, pidsUnder, tryRead } from './fsio';
+import { freezeV2, isFrozenV2, thawV2 } from './freezer';
+import { destroyDirs, signalAllFrozen, SIGKILL } from './lifecycle';
+import { applyV2 } from './resources-v2';
+import { ApplyOptions, CgroupError, CgroupManager, CgroupMountSource, LinuxResources, SavedCgroup } from './types';
+
+/** Does anything in `r` need a controller (runc needAnyControllers)? Device rules do not (eBPF). */
+function needsControllers(r: LinuxResources | undefined): boolean {
+  if (!r) return false;
+  const { devices: _ignored, ...rest } = r;
+  return Object.values(rest).some((v) => v !== undefined && (typeof v !== 'object' || Object.keys(v).length > 0));
+}
+
+export class V2Manager implements CgroupManager {
+  readonly mode = 'v2' as const;
+  readonly dirs: Readonly<Record<string, string>>;
+  /** Rootless and not allowed to create the dir: run without a cgroup unless limits are asked for. */
+  private skipped: boolean;
+
+  /** `skipped`: rebuilt from the state of a rootless container that had no cgroup. */
+  constructor(
+    readonly path: string,
+    private readonly dir: string,
+    private readonly mountpoint: string,
+    private readonly rootless = false,
+    skipped = false,
+    private readonly io: CgroupIO = fsIO,
+  ) {
+    this.dirs = { '': dir };
+    this.skipped = skipped;
+  }
+
+  create(): void {
+    try {
+      mkdirAll(this.dir);
+    } catch (e) {
+      if (this.rootless && PERMISSION_CODES.has((e as CgroupError).code ?? '')) {
+        this.skipped = true;
+        return;
+      }
+      throw e;
+    }
+    this.enableControllers();
+  }
+
+  /**
+   * Enable every controller each ancestor offers in its subtree_control, from the mount root down
+   * to the container's parent (runc's CreateCgroupPath). Writes that fail are ignored, as in runc:
+   * an ancestor with processes of its own refuses (EBUSY, "no internal processes"), and a missing
+   * controller surfaces later as a precise error from apply().
+   */
+  private enableControllers(): void {
+    const rel = path.relative(this.mountpoint, this.dir);
+    if (rel.startsWith('..') || rel === '') return;
+    let cur = this.mountpoint;
+    for (const part of rel.split('/').filter(Boolean)) {
+      const available = (tryRead(cur, 'cgroup.controllers') ?? '').split(/\s+/).filter(Boolean);
+      const enabled = new Set((tryRead(cur, 'cgroup.subtree_control') ?? '').split(/\s+/).filter(Boolean));
+      const missing = available.filter((c) => !enabled.has(c));
+      if (missing.length > 0) {
+        try {
+          this.io.write(cur, 'cgroup.subtree_control', missing.map((c) => '+' + c).join(' '));
+        } catch {
+          for (const c of missing) {
+            try {
+              this.io.write(cur, 'cgroup.subtree_control', '+' + c);
+            } catch {
+              /* see above */
+            }
+          }
+        }
+      }
+      cur = path.join(cur, part);
+    }
+  }
+
+  private controllers(): Set<string> {
+    return new Set((tryRead(this.dir, 'cgroup.controllers') ?? '').split(/\s+/).filter(Boolean));
+  }
+
+  /** `devices` is accepted and ignored here: see v2DeviceRulesUnsupported in devices.ts. */
+  apply(resources: LinuxResources | undefined, _opts: ApplyOptions = {}): void {
+    if (this.skipped) {
+      if (needsControllers(resources)) {
+        throw new CgroupError(`cgroup: cannot set limits: container could not create its cgroup ${this.dir} (rootless without a delegated cgroup)`);
+      }
+      return;
+    }
+    applyV2(resources, this.dir, this.io, this.controllers());
+  }
+
+  join(pid: number): void {
+    if (this.skipped) return;
+    try {
+      this.io.write(this.dir, 'cgroup.procs', String(pid));
+    } catch (e) {
+      if (this.rootless && PERMISSION_CODES.has((e as CgroupError).code ?? '')) return;
+      throw e;
+    }
+  }
+
+  pids(): number[] {
+    return pidsUnder(this.dir);
+  }
+
+  signalAll(signal: number): void {
+    // cgroup.kill (Linux 5.14+) kills the whole subtree atomically, no freezing needed.
+    if (signal === SIGKILL && this.io.exists(this.dir, 'cgroup.kill')) {
+      try {
+        this.io.write(this.dir, 'cgroup.kill', '1');
+        return;
+      } catch {
+        /* fall back to kill(2) */
+      }
+    }
+    signalAllFrozen(
+      {
+        pids: () => this.pids(),
+        canFreeze: () => this.io.exists(this.dir, 'cgroup.freeze'),
+        freeze: () => this.freeze(),
+        thaw: () => this.thaw(),
+        isFrozen: () => this.isFrozen(),
+      },
+      signal,
+    );
+  }
+
+  freeze(): void {
+    freezeV2(this.dir, this.io);
+  }
+
+  thaw(): void {
+    thawV2(this.dir, this.io);
+  }
+
+  isFrozen(): boolean {
+    return isFrozenV2(this.dir);
+  }
+
+  destroy(): void {
+    destroyDirs(this, [this.dir]);
+  }
+
+  exists(): boolean {
+    return fs.existsSync(this.dir);
+  }
+
+  /** The one unified dir; '' means "mount it at /sys/fs/cgroup itself". */
+  mountSources(): CgroupMountSource[] {
+    return this.skipped ? [] : [{ controller: '', hostPath: this.dir }];
+  }
+
+  stats(): Record<string, unknown> {
+    const num = (file: string): number | string | undefined => {
+      const v = tryRead(this.dir, file)?.trim();
+      if (v === undefined) return undefined;
+      return /^\d+$/.test(v) ? Number(v) : v;
+    };
+    const cpuStat = new Map((tryRead(this.dir, 'cpu.stat') ?? '').split('\n').map((l) => l.split(' ') as [string, string]));
+    const usec = cpuStat.get('usage_usec');
+    return {
+      memory: { usage: num('memory.current'), maxUsage: num('memory.peak'), limit: num('memory.max') },
+      pids: { current: num('pids.current'), limit: num('pids.max') },
+      cpu: { usageNanoseconds: usec === undefined ? undefined : Number(usec) * 1000 },
+    };
+  }
+
+  save(): SavedCgroup {
+    const s: SavedCgroup = { mode: 'v2', path: this.path, dirs: this.skipped ? {} : { ...this.dirs } };
+    if (this.rootless) s.rootless = true;
+    return s;
+  }
+}

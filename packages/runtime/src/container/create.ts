@@ -1,0 +1,163 @@
+/**
+ * `create`: build the container from its bundle and leave init waiting for `start`.
+ * On any failure everything made so far (processes, cgroup, state dir) is removed again.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { readConfigFile, SpecError, type Spec } from '@tsrun/spec';
+import { CgroupManager, cgroupManagerFor } from '../cgroups';
+import { RuntimeError } from '../errors';
+import { Launch } from '../launch/launcher';
+import { native } from '../native';
+import { buildPlan } from '../plan/build';
+import { idMapText } from '../plan/namespaces';
+import { rfc3339Nano } from '../time';
+import type { Context } from './context';
+import { runHooks } from './hooks';
+import type { ContainerRecord } from './record';
+import { specState } from './state-json';
+import { readProcStat } from './status';
+import { validateId, writeFileAtomic } from './store';
+
+export interface CreateOptions {
+  id: string;
+  bundle?: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+}
+
+export function loadSpec(bundle: string): Spec {
+  try {
+    return readConfigFile(path.join(bundle, 'config.json'));
+  } catch (e) {
+    if (e instanceof SpecError) throw new RuntimeError(e.message);
+    throw e;
+  }
+}
+
+function checkTerminal(spec: Spec, o: CreateOptions): void {
+  const terminal = !!spec.process?.terminal;
+  if (terminal && !o.consoleSocket) {
+    throw new RuntimeError('cannot allocate tty if tsrun will detach without setting console socket');
+  }
+  if (!terminal && o.consoleSocket) {
+    throw new RuntimeError('cannot use console socket if tsrun will not detach or allocate tty');
+  }
+}
+
+export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord {
+  const id = validateId(o.id);
+  const bundle = path.resolve(o.bundle || '.');
+  const spec = loadSpec(bundle);
+  const rootfs = path.resolve(bundle, spec.root?.path ?? 'rootfs');
+  if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new RuntimeError(`rootfs (${rootfs}) does not exist`);
+  }
+  checkTerminal(spec, o);
+
+  const lock = ctx.store.claim(id);
+  const rec: ContainerRecord = {
+    ociVersion: spec.ociVersion,
+    id,
+    pid: 0,
+    pidStartTime: '',
+    bundle,
+    rootfs,
+    created: rfc3339Nano(),
+    owner: ownerName(),
+    annotations: spec.annotations ?? {},
+    creatorPid: process.pid,
+    cgroup: null,
+    config: spec,
+    rootless: ctx.rootless,
+  };
+  let cgroup: CgroupManager | undefined;
+  let launch: Launch | undefined;
+  let consoleFd = -1;
+  try {
+    ctx.store.save(rec);
+    cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
+    cgroup.create();
+    cgroup.apply(spec.linux?.resources);
+    rec.cgroup = cgroup.save();
+    const fifoPath = ctx.store.fifoPath(id);
+    native().mkfifo(fifoPath, 0o622);
+    if (o.consoleSocket) consoleFd = native().connectUnix(path.resolve(o.consoleSocket));
+
+    const { plan } = buildPlan(spec, {
+      bundle,
+      rootfs,
+      fifoPath,
+      noPivot: o.noPivot,
+      preserveFds: o.preserveFds,
+      consoleSocketFd: consoleFd,
+      cgroups: cgroupView(cgroup),
+    });
+    const cg = cgroup;
+    launch = Launch.run(plan, {
+      joinCgroup: (pid) => cg.join(pid),
+      mapUser: (pid) => {
+        fs.writeFileSync(`/proc/${pid}/uid_map`, idMapText(spec.linux?.uidMappings));
+        fs.writeFileSync(`/proc/${pid}/gid_map`, idMapText(spec.linux?.gidMappings));
+      },
+      initBorn: (pid) => {
+        rec.pid = pid;
+        const adj = spec.process?.oomScoreAdj;
+        if (adj !== undefined) writeOomScoreAdj(pid, adj);
+      },
+      creatingState: (pid) => JSON.stringify(specState({ ...rec, pid }, 'creating')),
+      runtimeHooks: (pid) => {
+        const state = specState({ ...rec, pid }, 'creating');
+        runHooks('prestart', spec.hooks?.prestart, state);
+        runHooks('createRuntime', spec.hooks?.createRuntime, state);
+      },
+    });
+    rec.pid = launch.initPid;
+    rec.pidStartTime = readProcStat(rec.pid)?.startTime ?? '';
+    ctx.store.save(rec);
+    if (o.pidFile) writeFileAtomic(path.resolve(o.pidFile), String(rec.pid));
+    launch.commit(JSON.stringify(specState(rec, 'created')));
+    return rec;
+  } catch (e) {
+    launch?.abort();
+    try {
+      cgroup?.destroy();
+    } catch (err) {
+      ctx.log.warn(`remove cgroup of ${id}: ${(err as Error).message}`);
+    }
+    ctx.store.remove(id);
+    throw e;
+  } finally {
+    if (consoleFd >= 0) fs.closeSync(consoleFd);
+    lock.release();
+  }
+}
+
+function cgroupView(cg: CgroupManager) {
+  const sources = cg.mountSources();
+  return { sources, unified: cg.save().mode === 'v2' };
+}
+
+function writeOomScoreAdj(pid: number, adj: number): void {
+  try {
+    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RuntimeError(`write oom_score_adj ${adj}: ${code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+  }
+}
+
+function ownerName(): string {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return 'root';
+  try {
+    const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(uid));
+    if (line) return line.split(':')[0];
+  } catch {
+    /* no passwd */
+  }
+  return `#${uid}`;
+}

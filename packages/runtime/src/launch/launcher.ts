@@ -1,0 +1,108 @@
+/**
+ * Drives a container's children through the sync protocol, from clone() to "init is ready
+ * and waits for start". The runtime's side of each step (cgroup, id maps, hooks) is given as
+ * callbacks so that this module only knows the order of the conversation.
+ */
+import * as fs from 'fs';
+import { errnoText, RuntimeError } from '../errors';
+import { native } from '../native';
+import type { NativePlan } from '../plan/native-plan';
+import { Msg, receive, send } from './protocol';
+
+export interface LaunchSteps {
+  /** Stage 1 exists and has not created namespaces yet: put it in the container's cgroup. */
+  joinCgroup(stage1Pid: number): void;
+  /** Stage 1 made its user namespace: write uid_map/gid_map for it. */
+  mapUser(stage1Pid: number): void;
+  /** Init exists (not yet running any setup). */
+  initBorn(initPid: number): void;
+  /** The state JSON createContainer hooks receive. */
+  creatingState(initPid: number): string;
+  /** Mounts are done, pivot_root not yet: prestart and createRuntime hooks. */
+  runtimeHooks(initPid: number): void;
+}
+
+export class Launch {
+  private fd: number;
+  readonly stage1Pid: number;
+  initPid = 0;
+
+  private constructor(spawned: { pid: number; fd: number }) {
+    this.stage1Pid = spawned.pid;
+    this.fd = spawned.fd;
+  }
+
+  /** Clones the container's processes and runs the conversation up to MSG_READY. */
+  static run(plan: NativePlan, steps: LaunchSteps): Launch {
+    const launch = new Launch(native().spawn(plan));
+    try {
+      launch.converse(steps);
+    } catch (e) {
+      launch.abort();
+      throw e;
+    }
+    return launch;
+  }
+
+  private converse(steps: LaunchSteps): void {
+    steps.joinCgroup(this.stage1Pid);
+    send(this.fd, Msg.Go);
+    for (;;) {
+      const m = receive(this.fd);
+      if (!m) throw new RuntimeError('container init exited before it was set up');
+      switch (m.type) {
+        case Msg.UsernsReady:
+          steps.mapUser(this.stage1Pid);
+          send(this.fd, Msg.UsernsMapped);
+          break;
+        case Msg.InitPid:
+          this.initPid = m.value;
+          native().waitPid(this.stage1Pid, false);
+          steps.initBorn(this.initPid);
+          send(this.fd, Msg.Go, steps.creatingState(this.initPid));
+          break;
+        case Msg.RuntimeHooks:
+          steps.runtimeHooks(this.initPid);
+          send(this.fd, Msg.HooksDone);
+          break;
+        case Msg.Ready:
+          return;
+        case Msg.Error:
+          throw new RuntimeError(m.value ? `${m.payload}: ${errnoText(m.value)}` : m.payload);
+        default:
+          throw new RuntimeError(`unexpected message ${m.type} from container init`);
+      }
+    }
+  }
+
+  /** The state is saved: let init wait for `start` on its own. */
+  commit(startState: string): void {
+    send(this.fd, Msg.Commit, startState);
+    this.close();
+  }
+
+  /** Kills and reaps whatever was started; leaves no process behind. */
+  abort(): void {
+    this.close();
+    for (const pid of [this.initPid, this.stage1Pid]) {
+      if (pid <= 0) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      try {
+        native().waitPid(pid, false);
+      } catch {
+        /* already reaped */
+      }
+    }
+  }
+
+  private close(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The typed face of the C++ addon (addon/, built by node-gyp into build/Release). This is the
+ * only module that loads it; everything else goes through these functions.
+ */
+import * as path from 'path';
+import type { NativePlan } from './plan/native-plan';
+
+export interface ExitStatus {
+  pid: number;
+  /** Set when the process exited normally. */
+  code?: number;
+  /** Set when a signal killed the process. */
+  signal?: number;
+}
+
+interface Addon {
+  spawn(plan: NativePlan): { pid: number; fd: number };
+  waitPid(pid: number, noHang: boolean): ExitStatus;
+  waitExit(pid: number): Promise<ExitStatus>;
+  flock(fd: number, op: number): void;
+  mkfifo(path: string, mode: number): void;
+  connectUnix(path: string): number;
+}
+
+let addon: Addon | undefined;
+
+/** Loads the addon on first use: commands like `state` never pay for it. */
+export function native(): Addon {
+  if (!addon) {
+    // dist/native.js → <repo>/build/Release; the package sits at <repo>/packages/runtime.
+    addon = require(path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsrun_native.node')) as Addon;
+  }
+  return addon;
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** The shell's convention for a wait status: the exit code, or 128 + the signal number. */
+export function exitCodeOf(s: ExitStatus): number {
+  if (s.code !== undefined) return s.code;
+  if (s.signal !== undefined) return 128 + s.signal;
+  return 255;
+}

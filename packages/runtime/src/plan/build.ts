@@ -1,0 +1,111 @@
+/**
+ * A validated config.json → the launch plan the addon executes. Pure apart from a few stats
+ * of host paths (bind sources, /proc/kcore), so it can be unit-tested without root.
+ */
+import * as path from 'path';
+import type { Hook, Spec } from '@tsrun/spec';
+import { RuntimeError } from '../errors';
+import { PERSONALITY } from './constants';
+import { CgroupView, planMounts } from './mounts';
+import { checkNamespaceRules, NamespacePlan, planNamespaces, timeOffsets } from './namespaces';
+import type { NativeHook, NativePlan } from './native-plan';
+import { capSets, lastCap, pathOf, rlimits } from './process';
+import { rootPropagation } from './mount-options';
+
+export interface PlanOptions {
+  bundle: string;
+  rootfs: string;
+  fifoPath?: string;
+  noPivot?: boolean;
+  preserveFds?: number;
+  consoleSocketFd?: number;
+  cgroups?: CgroupView;
+  /** Mount point holding the rootfs, made private when the root propagation is shared. */
+  rootfsParentMount?: string;
+}
+
+export interface BuiltPlan {
+  plan: NativePlan;
+  namespaces: NamespacePlan;
+}
+
+export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
+  const proc = spec.process;
+  if (!proc) throw new RuntimeError('process property must not be empty');
+  if (!proc.args || proc.args.length === 0) throw new RuntimeError('args must not be empty');
+  if (!proc.cwd || !path.isAbsolute(proc.cwd)) {
+    throw new RuntimeError(`cwd ${JSON.stringify(proc.cwd ?? '')} is not an absolute path`);
+  }
+  const ns = planNamespaces(spec);
+  checkNamespaceRules(spec, ns);
+  const inUserNs = ns.types.has('user');
+  const linux = spec.linux ?? {};
+  const propagation = rootPropagation(linux.rootfsPropagation);
+
+  const plan: NativePlan = {
+    joins: ns.joins,
+    unshareFlags: ns.unshareFlags,
+    newUser: ns.newUser,
+    timensOffsets: timeOffsets(spec),
+
+    rootfs: opts.rootfs,
+    rootPropagation: propagation,
+    privateParent: linux.rootfsPropagation === 'shared' ? opts.rootfsParentMount : undefined,
+    ops: planMounts(spec, {
+      bundle: opts.bundle,
+      inUserNs,
+      newCgroupNs: ns.created.has('cgroup'),
+      cgroups: opts.cgroups,
+    }),
+    noPivot: !!opts.noPivot,
+    readonlyRoot: !!spec.root?.readonly,
+    hostname: spec.hostname,
+    domainname: spec.domainname,
+    sysctls: Object.entries(linux.sysctl ?? {}).map(([k, v]) => ({
+      path: '/proc/sys/' + k.replace(/\./g, '/'),
+      value: v,
+    })),
+    masked: linux.maskedPaths ?? [],
+    readonly: linux.readonlyPaths ?? [],
+    fifoPath: opts.fifoPath,
+    createContainerHooks: nativeHooks(spec.hooks?.createContainer),
+    startContainerHooks: nativeHooks(spec.hooks?.startContainer),
+
+    args: proc.args,
+    env: proc.env ?? [],
+    pathEnv: pathOf(proc.env),
+    cwd: proc.cwd,
+    uid: proc.user?.uid ?? 0,
+    gid: proc.user?.gid ?? 0,
+    groups: proc.user?.additionalGids ?? [],
+    setGroups: true,
+    umask: proc.user?.umask ?? -1,
+    rlimits: rlimits(proc),
+    caps: capSets(proc.capabilities),
+    lastCap: lastCap(),
+    noNewPrivs: !!proc.noNewPrivileges,
+    preserveFds: opts.preserveFds ?? 0,
+    consoleSocket: opts.consoleSocketFd ?? -1,
+    setsid: true,
+    personality: personality(spec),
+  };
+  return { plan, namespaces: ns };
+}
+
+function nativeHooks(hooks: Hook[] | undefined): NativeHook[] {
+  return (hooks ?? []).map((h) => ({
+    path: h.path,
+    args: h.args && h.args.length ? h.args : [h.path],
+    // An absent env means the runtime's own, as Go's exec does for runc.
+    env: h.env ?? Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
+    timeout: h.timeout,
+  }));
+}
+
+function personality(spec: Spec): number {
+  const p = spec.linux?.personality;
+  if (!p) return -1;
+  const domain = PERSONALITY[p.domain];
+  if (domain === undefined) throw new RuntimeError(`personality domain ${JSON.stringify(p.domain)} is not supported`);
+  return domain;
+}

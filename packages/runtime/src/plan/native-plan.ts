@@ -1,0 +1,81 @@
+/**
+ * The launch plan handed to the addon (addon/plan.h, read by addon/plan_builder.cc).
+ * TypeScript decides every detail; the C++ side only executes it in order.
+ */
+export const enum OpKind {
+  Mount = 1,
+  Bind = 2,
+  Symlink = 3,
+  Mknod = 4,
+  Mkdir = 5,
+}
+
+/** One rootfs step before pivot_root. `target` is a path inside the rootfs. */
+export interface MountOp {
+  kind: OpKind;
+  /** Mount source; the link text for symlinks; the host device for device binds. */
+  source?: string;
+  target: string;
+  fstype?: string;
+  data?: string;
+  flags?: number;
+  /** Flags for a second MS_REMOUNT|MS_BIND pass (bind mounts with ro, nosuid, ...). */
+  remount?: number;
+  propagation?: number[];
+  fileTarget?: boolean;
+  mode?: number;
+  major?: number;
+  minor?: number;
+  uid?: number;
+  gid?: number;
+  bindDevice?: boolean;
+}
+
+export interface NativeHook {
+  path: string;
+  args: string[];
+  env: string[];
+  timeout?: number;
+}
+
+export interface NativePlan {
+  joins: { type: number; path: string }[];
+  unshareFlags: number;
+  newUser: boolean;
+  timensOffsets?: string;
+
+  rootfs: string;
+  rootPropagation: number;
+  privateParent?: string;
+  ops: MountOp[];
+  noPivot: boolean;
+  readonlyRoot: boolean;
+  hostname?: string;
+  domainname?: string;
+  sysctls: { path: string; value: string }[];
+  masked: string[];
+  readonly: string[];
+  fifoPath?: string;
+  createContainerHooks: NativeHook[];
+  startContainerHooks: NativeHook[];
+
+  args: string[];
+  env: string[];
+  pathEnv?: string;
+  cwd: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  setGroups: boolean;
+  umask: number;
+  rlimits: { type: number; soft: bigint; hard: bigint }[];
+  caps?: { bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint };
+  lastCap: number;
+  noNewPrivs: boolean;
+  seccomp?: Buffer;
+  seccompFlags?: number;
+  preserveFds: number;
+  consoleSocket: number;
+  setsid: boolean;
+  personality: number;
+}
