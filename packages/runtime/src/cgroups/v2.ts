@@ -92,7 +92,31 @@ export class V2Manager implements CgroupManager {
       }
       return;
     }
-    applyV2(resources, this.dir, this.io, this.controllers());
+    const controllers = this.controllers();
+    applyV2(resources, this.dir, this.controllerAwareIO(controllers), controllers);
+  }
+
+  /**
+   * A v2 control file is missing when its controller is not enabled for this cgroup (an ancestor
+   * refused subtree_control, or the controller is bound to a v1 hierarchy): say that instead of
+   * a bare ENOENT. The code stays ENOENT so callers that tolerate a missing file still can.
+   */
+  private controllerAwareIO(controllers: Set<string>): CgroupIO {
+    const io = this.io;
+    return {
+      read: (d, f) => io.read(d, f),
+      exists: (d, f) => io.exists(d, f),
+      write: (d, f, v) => {
+        try {
+          io.write(d, f, v);
+        } catch (e) {
+          const ctrl = f.split('.')[0];
+          if ((e as CgroupError).code !== 'ENOENT' || ctrl === 'cgroup' || controllers.has(ctrl)) throw e;
+          const avail = [...controllers].join(' ') || 'none';
+          throw new CgroupError(`cgroup: cannot write ${f}=${v}: the ${ctrl} controller is not enabled in ${d} (available: ${avail})`, 'ENOENT');
+        }
+      },
+    };
   }
 
   join(pid: number): void {

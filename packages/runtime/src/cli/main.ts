@@ -31,7 +31,9 @@ let logger = new Logger();
 export function contextOf(argv: GlobalArgs): Context {
   const { makeContext } = require('../container/context') as typeof import('../container/context');
   const uid = process.getuid?.() ?? 0;
-  const rootless = argv.rootless === 'true' || ((argv.rootless ?? 'auto') === 'auto' && uid !== 0);
+  const mode = String(argv.rootless ?? 'auto');
+  if (!['true', 'false', 'auto'].includes(mode)) throw new RuntimeError(`invalid --rootless value ${JSON.stringify(mode)}: want true, false or auto`);
+  const rootless = mode === 'true' || (mode === 'auto' && uid !== 0);
   return makeContext(argv.root, logger, { systemdCgroup: argv.systemdCgroup, rootless });
 }
 
@@ -70,7 +72,7 @@ export function main(args: string[]): void {
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as LogFormat, describe: 'log format' })
     .option('debug', { type: 'boolean', default: false, describe: 'enable debug logging' })
     .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use systemd for cgroups (cgroupsPath is slice:prefix:name)' })
-    .option('rootless', { type: 'string', choices: ['true', 'false', 'auto'], describe: 'ignore cgroup permission errors' })
+    .option('rootless', { type: 'string', describe: 'ignore cgroup permission errors (true, false or auto)' })
     .option('criu', { type: 'string', hidden: true })
     .middleware((argv) => {
       logger = new Logger(argv.log as string | undefined, argv.logFormat as LogFormat, argv.debug as boolean);

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readConfigFile, SpecError, type Spec } from '@tsrun/spec';
-import { CgroupManager, cgroupManagerFor } from '../cgroups';
+import { CgroupManager, cgroupManagerFor, deviceRulesForNodes } from '../cgroups';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { native } from '../native';
@@ -81,7 +81,8 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     ctx.store.save(rec);
     cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
     cgroup.create();
-    cgroup.apply(spec.linux?.resources);
+    // initial: start from runc's default device allow-list plus the config's own nodes.
+    cgroup.apply(spec.linux?.resources, { initial: true, extraDeviceRules: deviceRulesForNodes(spec.linux?.devices) });
     rec.cgroup = cgroup.save();
     const fifoPath = ctx.store.fifoPath(id);
     native().mkfifo(fifoPath, 0o622);

@@ -60,7 +60,12 @@ export function destroyContainer(ctx: Context, rec: ContainerRecord, kill: boole
       waitGone(rec.pid, rec.pidStartTime);
     }
   }
-  cg?.destroy();
+  try {
+    cg?.destroy();
+  } catch (e) {
+    // Keep going: the state must go, or the container could never be deleted.
+    ctx.log.warn(`remove cgroup of ${rec.id}: ${(e as Error).message}`);
+  }
   ctx.store.remove(rec.id);
   runHooksWarn('poststop', rec.config.hooks?.poststop, specState(rec, 'stopped'), (m) => ctx.log.warn(m));
 }

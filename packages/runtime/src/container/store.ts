@@ -34,7 +34,7 @@ export class StateStore {
     try {
       fs.mkdirSync(this.dir(id), { mode: 0o711 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(`container with id exists: ${id}`);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(`container with given ID already exists: ${id}`);
       throw e;
     }
     return Lock.take(this.dir(id));

@@ -13,7 +13,7 @@ import { MountOp, OpKind } from './native-plan';
 /** The container's own cgroup directories, as the cgroup driver reports them. */
 export interface CgroupView {
   /** v1: one entry per hierarchy; v2: a single entry with controller "". */
-  sources: { controller: string; hostPath: string }[];
+  sources: { controller: string; hostPath: string; symlinks?: string[] }[];
   unified: boolean;
 }
 
@@ -119,10 +119,7 @@ function cgroupOps(target: string, flags: number, ctx: MountContext): MountOp[] 
     const dir = `${target}/${s.controller}`;
     ops.push({ kind: OpKind.Bind, source: s.hostPath, target: dir, flags: K.MS_BIND | K.MS_REC, remount: base | ro || undefined });
     // Co-mounted controllers ("cpu,cpuacct") are also reachable by each name, as on the host.
-    const names = s.controller.split(',');
-    if (names.length > 1) {
-      for (const n of names) ops.push({ kind: OpKind.Symlink, source: s.controller, target: `${target}/${n}` });
-    }
+    for (const n of s.symlinks ?? []) ops.push({ kind: OpKind.Symlink, source: s.controller, target: `${target}/${n}` });
   }
   if (ro) {
     ops.push({ kind: OpKind.Mount, source: 'tmpfs', target, fstype: 'tmpfs', flags: K.MS_REMOUNT | base | K.MS_RDONLY, data: 'mode=755' });

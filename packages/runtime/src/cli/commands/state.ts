@@ -11,6 +11,6 @@ export const command: CommandModule<GlobalArgs, GlobalArgs & { containerId: stri
       const { cliState } = require('../../container/state-json') as typeof import('../../container/state-json');
       const ctx = contextOf(a);
       const rec = ctx.store.load(a.containerId);
-      process.stdout.write(JSON.stringify(cliState(rec, currentStatus(ctx, rec)), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(cliState(rec, currentStatus(ctx, rec)), null, 2));
     }),
 };
