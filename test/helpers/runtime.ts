@@ -221,6 +221,21 @@ export function buildRootfs(dir: string): void {
   fs.writeFileSync(path.join(dir, 'etc/hostname'), 'rootfs\n');
 }
 
+const OWNER_FILE = '.owner';
+let swept = false;
+
+/** A process' start time (field 22 of /proc/PID/stat), or '' when it does not exist. */
+function procStart(pid: number): string {
+  const st = readIf(`/proc/${pid}/stat`);
+  if (!st) return '';
+  return st.slice(st.lastIndexOf(')') + 2).split(' ')[19] || '';
+}
+
+/** The ids runc accepts: ^[\w+-.]+$ but not . or .. */
+export function validId(id: string): boolean {
+  return /^[\w+.-]+$/.test(id) && id !== '.' && id !== '..' && !id.startsWith('-');
+}
+
 function devIno(p: string): string | undefined {
   try {
     const st = fs.statSync(p);
@@ -244,13 +259,91 @@ export class Sandbox {
   private counter = 0;
   private cleaned = false;
 
-  constructor() {
+  /**
+   * A new sandbox; `adopt` re-opens the directory of a dead test run instead
+   * (used by sweepStale()).
+   */
+  constructor(adopt?: { dir: string; token: string }) {
+    if (adopt) {
+      this.dir = adopt.dir;
+      this.token = adopt.token;
+      this.root = path.join(this.dir, 'state');
+      for (const e of fs.readdirSync(this.dir)) if (/^rootfs/.test(e)) this.rootfsDirs.push(path.join(this.dir, e));
+      try {
+        for (const e of fs.readdirSync(this.root)) this.ids.add(e);
+      } catch {
+        /* no state */
+      }
+      return;
+    }
+    if (!swept) {
+      swept = true;
+      Sandbox.sweepStale();
+    }
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-'));
     // Containers with a user namespace run as unprivileged host uids: let them traverse.
     fs.chmodSync(this.dir, 0o755);
     this.root = path.join(this.dir, 'state');
     fs.mkdirSync(this.root, { mode: 0o711 });
     this.token = crypto.randomBytes(3).toString('hex');
+    fs.writeFileSync(
+      path.join(this.dir, OWNER_FILE),
+      JSON.stringify({ pid: process.pid, start: procStart(process.pid), token: this.token }),
+    );
+  }
+
+  /**
+   * Remove the sandboxes of test runs that died without cleaning up (jest
+   * killed, machine-wide timeout...): kill their processes, unmount, remove
+   * their cgroups and directories. Sandboxes whose owner still runs (another
+   * jest run on the same machine) are left alone.
+   */
+  static sweepStale(): void {
+    let entries: string[] = [];
+    try {
+      entries = fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('tsrun-test-'));
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const dir = path.join(os.tmpdir(), e);
+      let owner: { pid: number; start: string; token: string };
+      try {
+        owner = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+      } catch {
+        continue; // not ours, or being set up right now
+      }
+      if (procStart(owner.pid) === owner.start) continue; // still running
+      const sb = new Sandbox({ dir, token: owner.token });
+      sb.forceClean();
+    }
+  }
+
+  /** Synchronous, best-effort teardown without the runtime (for sweepStale). */
+  private forceClean(): void {
+    for (const p of this.findProcesses()) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const mp of this.findMounts().sort((a, b) => b.length - a.length)) {
+      spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
+    }
+    for (const cg of this.findCgroups().sort((a, b) => b.length - a.length)) {
+      try {
+        fs.rmdirSync(cg);
+      } catch {
+        /* busy: its processes may still be dying */
+      }
+    }
+    if (this.findMounts().length === 0) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Register another directory used as a container rootfs, for the process leak check. */
+  addRootfs(dir: string): void {
+    this.rootfsDirs.push(dir);
   }
 
   /** A path inside the sandbox directory. */
@@ -335,7 +428,7 @@ export class Sandbox {
     const i = args.findIndex((a) => cmds.includes(a));
     if (i < 0) return;
     const last = args[args.length - 1];
-    if (last && !last.startsWith('-') && /^[\w+.-]+$/.test(last)) this.ids.add(last);
+    if (last && validId(last)) this.ids.add(last);
   }
 
   /**
@@ -503,7 +596,8 @@ export class Sandbox {
       }
       if (!why) {
         const cg = readIf(`/proc/${pid}/cgroup`) || '';
-        for (const id of this.ids) {
+        if (cg.includes(`-${this.token}-`)) why = 'in a cgroup of this sandbox';
+        for (const id of why ? [] : this.ids) {
           if (cg.includes(`/${id}\n`) || cg.includes(`/${id}/`)) {
             why = `in cgroup of ${id}`;
             break;
@@ -544,13 +638,56 @@ export class Sandbox {
         if (match && p) bases.add(path.join(m.mountPoint, p));
       }
       for (const b of bases) {
+        // Every id made by id() carries the token.
+        try {
+          for (const e of fs.readdirSync(b)) {
+            if (e.includes(`-${this.token}-`)) found.add(path.join(b, e));
+          }
+        } catch {
+          /* not a directory */
+        }
         for (const id of this.ids) {
+          if (!validId(id)) continue;
           const p = path.join(b, id);
           if (fs.existsSync(p)) found.add(p);
         }
       }
     }
     return [...found];
+  }
+
+  /**
+   * What this sandbox has left on the machine right now (state directories,
+   * listed containers, processes, mounts, cgroups), without fixing anything.
+   */
+  leftovers(): string[] {
+    const out: string[] = [];
+    let state: string[] = [];
+    try {
+      state = fs.readdirSync(this.root);
+    } catch {
+      /* no root */
+    }
+    if (state.length) out.push(`state: ${state.join(', ')}`);
+    const listed = this.listIds();
+    if (listed.length) out.push(`listed: ${listed.join(', ')}`);
+    const procs = this.findProcesses();
+    if (procs.length) out.push(`processes: ${procs.map((p) => `${p.pid} ${p.cmd} (${p.why})`).join(', ')}`);
+    const mounts = this.findMounts();
+    if (mounts.length) out.push(`mounts: ${mounts.join(', ')}`);
+    const cgs = this.findCgroups();
+    if (cgs.length) out.push(`cgroups: ${cgs.join(', ')}`);
+    return out;
+  }
+
+  /** leftovers(), polled for a bounded time so that processes already exiting can go. */
+  async settledLeftovers(timeoutMs = 3000): Promise<string[]> {
+    try {
+      await waitFor(() => this.leftovers().length === 0, 'leftovers to go', timeoutMs, 50);
+    } catch {
+      /* reported */
+    }
+    return this.leftovers();
   }
 
   /**
@@ -624,6 +761,8 @@ export class Sandbox {
     if (cgs.length) {
       problems.push(`leaked cgroups: ${cgs.join(', ')}`);
       for (const cg of cgs.sort((a, b) => b.length - a.length)) {
+        const base = path.basename(cg);
+        if (!this.ids.has(base) && !base.includes(`-${this.token}-`)) continue;
         try {
           fs.rmdirSync(cg);
         } catch {

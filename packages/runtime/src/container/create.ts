@@ -82,7 +82,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
     cgroup.create();
     // initial: start from runc's default device allow-list plus the config's own nodes.
-    cgroup.apply(spec.linux?.resources, { initial: true, extraDeviceRules: deviceRulesForNodes(spec.linux?.devices) });
+    cgroup.apply(spec.linux?.resources, { initial: true, extraDeviceRules: deviceRulesForNodes(spec.linux?.devices?.map((d) => ({ type: d.type, major: d.major ?? 0, minor: d.minor ?? 0 }))) });
     rec.cgroup = cgroup.save();
     const fifoPath = ctx.store.fifoPath(id);
     native().mkfifo(fifoPath, 0o622);
