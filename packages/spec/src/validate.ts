@@ -18,7 +18,8 @@ export { SpecError, type SpecErrorKind } from './errors';
 
 // ---------------------------------------------------------------------------------------------
 // Lazily loaded generated validators. `require` with literal paths (not import) so nothing
-// is loaded before first use; '../generated' resolves from both src/ (jest) and dist/ (node).
+// is loaded before first use. They are required by package name, so that the same line
+// works from src/ (jest), dist/ and a bundle that leaves them out (scripts/bundle.js).
 // ---------------------------------------------------------------------------------------------
 
 type ImageValidators = Record<ImageKind, ValidateFn>;
@@ -28,10 +29,10 @@ let featuresV: ValidateFn | undefined;
 let imageV: ImageValidators | undefined;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const configValidator = () => (configV ??= require('../generated/runtime-config.js').config as ValidateFn);
-const stateValidator = () => (stateV ??= require('../generated/runtime-state.js').state as ValidateFn);
-const featuresValidator = () => (featuresV ??= require('../generated/runtime-features.js').features as ValidateFn);
-const imageValidators = () => (imageV ??= require('../generated/image.js') as ImageValidators);
+const configValidator = () => (configV ??= require('@tsrun/spec/generated/runtime-config.js').config as ValidateFn);
+const stateValidator = () => (stateV ??= require('@tsrun/spec/generated/runtime-state.js').state as ValidateFn);
+const featuresValidator = () => (featuresV ??= require('@tsrun/spec/generated/runtime-features.js').features as ValidateFn);
+const imageValidators = () => (imageV ??= require('@tsrun/spec/generated/image.js') as ImageValidators);
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
  * each with the container's state JSON on stdin and its timeout enforced. createContainer and
  * startContainer run inside the container and are executed by init (addon/child.cc).
  */
-import { spawnSync } from 'child_process';
 import type { Hook, State } from '@tsrun/spec';
 import { RuntimeError } from '../errors';
 
@@ -22,6 +21,8 @@ function envObject(env: string[] | undefined): NodeJS.ProcessEnv {
 /** Runs one hook; throws a one-line RuntimeError when it fails or times out. */
 export function runHook(kind: HookKind, index: number, hook: Hook, state: State): void {
   const args = hook.args && hook.args.length ? hook.args : [hook.path];
+  // child_process costs ~4 ms to load: only containers with hooks pay for it.
+  const { spawnSync } = require('child_process') as typeof import('child_process');
   const res = spawnSync(hook.path, args.slice(1), {
     argv0: args[0],
     input: JSON.stringify(state),
