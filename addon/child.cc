@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -219,6 +220,18 @@ int remount_bind(const char* path, unsigned long flags) {
   return r;
 }
 
+// A new network namespace starts with "lo" down; runc brings it up.
+void loopback_up() {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail(errno, "socket for lo");
+  struct ifreq ifr = {};
+  memcpy(ifr.ifr_name, "lo", 3);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) fail(errno, "get flags of lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) fail(errno, "bring lo up");
+  close(s);
+}
+
 // ---- rootfs setup ----------------------------------------------------------------------
 
 void do_mount_op(int rootfd, const MountOp& op) {
@@ -246,6 +259,13 @@ void do_mount_op(int rootfd, const MountOp& op) {
   }
 
   // OP_MOUNT, OP_BIND and device binds: mount onto the fd of the resolved target.
+  mode_t old_mode = 0;
+  if (op.copy_mode) {
+    int ofd = open_in_root(rootfd, op.target, 0);
+    struct stat st;
+    if (ofd >= 0 && fstat(ofd, &st) == 0) old_mode = st.st_mode & 07777;
+    if (ofd >= 0) close(ofd);
+  }
   int tfd = ensure_path(rootfd, op.target, op.file_target || op.kind == OP_MKNOD);
   fd_path(target, tfd);
   const char* src = op.source && *op.source ? op.source : op.fstype;
@@ -257,6 +277,13 @@ void do_mount_op(int rootfd, const MountOp& op) {
     fail2(errno, "mount ", src, " on ", op.target);
   }
   close(tfd);
+  if (old_mode) {
+    tfd = open_in_root(rootfd, op.target, 0);
+    if (tfd < 0) fail2(errno, "reopen ", op.target);
+    fd_path(target, tfd);
+    if (chmod(target.c_str(), old_mode) != 0) fail2(errno, "chmod ", op.target);
+    close(tfd);
+  }
   if (!op.remount && !op.npropagation) return;
   // Reopen: the new mount now covers the path, and flags apply to it, not to what it hides.
   tfd = open_in_root(rootfd, op.target, 0);
@@ -578,6 +605,7 @@ void check_cwd_inside_root() {
   expect_msg(MSG_GO, g_create_state);
   umask(0);  // device nodes and mount points get exactly the modes the plan says
   if (p->setsid && setsid() < 0) fail(errno, "setsid");
+  if (p->loopback_up) loopback_up();
   if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) != 0)
     fail2(errno, "sethostname ", p->hostname);
   if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) != 0)

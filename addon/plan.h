@@ -43,6 +43,7 @@ struct MountOp {
   uid_t uid;              // OP_MKNOD owner
   gid_t gid;
   int bind_device;        // OP_MKNOD: bind-mount `source` instead of mknod (user namespaces)
+  int copy_mode;          // OP_MOUNT: give the new mount's root the mode of the directory it covers (runc's tmpfs)
 };
 
 struct Hook {
@@ -80,6 +81,7 @@ struct Plan {
   int nops;
   int no_pivot;
   int readonly_root;
+  int loopback_up;         // bring "lo" up (a new network namespace)
   const char* hostname;    // NULL = leave
   const char* domainname;  // NULL = leave
   Sysctl* sysctls;

@@ -155,10 +155,12 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
     op.uid = (uid_t)r.Int(m, "uid");
     op.gid = (gid_t)r.Int(m, "gid");
     op.bind_device = (int)r.Int(m, "bindDevice");
+    op.copy_mode = (int)r.Int(m, "copyMode");
     st->ops.push_back(op);
   }
   p.no_pivot = (int)r.Int(o, "noPivot");
   p.readonly_root = (int)r.Int(o, "readonlyRoot");
+  p.loopback_up = (int)r.Int(o, "loopbackUp");
   p.hostname = r.Str(o, "hostname");
   p.domainname = r.Str(o, "domainname");
   Napi::Array sysctls = r.Arr(o, "sysctls");

@@ -60,8 +60,15 @@ const field = (doc: unknown, key: string): unknown =>
 /** Every problem of a config.json document; [] when it is valid. */
 export function validateConfig(doc: unknown): Problem[] {
   const version = ociVersionProblem(field(doc, 'ociVersion'));
-  const problems = run(configValidator(), doc);
+  const problems = run(configValidator(), doc).filter((p) => !runcPropagation(doc, p));
   return version ? [version, ...problems] : problems;
+}
+
+/** runc (and so the configs written for it) also takes the recursive forms "rslave" etc. */
+function runcPropagation(doc: unknown, p: Problem): boolean {
+  if (p.path !== '/linux/rootfsPropagation') return false;
+  const v = field(field(doc, 'linux'), 'rootfsPropagation');
+  return typeof v === 'string' && ['rprivate', 'rshared', 'rslave', 'runbindable'].includes(v);
 }
 
 /** Every problem of a state document (what `state` prints, what hooks get on stdin). */

@@ -86,6 +86,9 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     rec.cgroup = cgroup.save();
     const fifoPath = ctx.store.fifoPath(id);
     native().mkfifo(fifoPath, 0o622);
+    // init opens it as the container's root: in a user namespace that is another host uid.
+    const root = hostRoot(spec);
+    if (root) fs.chownSync(fifoPath, root.uid, root.gid);
     if (o.consoleSocket) consoleFd = native().connectUnix(path.resolve(o.consoleSocket));
 
     const { plan } = buildPlan(spec, {
@@ -149,6 +152,16 @@ function writeOomScoreAdj(pid: number, adj: number): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new RuntimeError(`write oom_score_adj ${adj}: ${code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
   }
+}
+
+/** The host ids of the container's root when it has a new user namespace. */
+function hostRoot(spec: Spec): { uid: number; gid: number } | undefined {
+  const find = (maps: { containerID: number; hostID: number; size: number }[] | undefined) =>
+    maps?.find((m) => m.containerID <= 0 && 0 < m.containerID + m.size);
+  const u = find(spec.linux?.uidMappings);
+  const g = find(spec.linux?.gidMappings);
+  if (!u && !g) return undefined;
+  return { uid: u ? u.hostID - u.containerID : 0, gid: g ? g.hostID - g.containerID : 0 };
 }
 
 function ownerName(): string {

@@ -59,6 +59,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     }),
     noPivot: !!opts.noPivot,
     readonlyRoot: !!spec.root?.readonly,
+    loopbackUp: ns.created.has('network'),
     hostname: spec.hostname,
     domainname: spec.domainname,
     sysctls: Object.entries(linux.sysctl ?? {}).map(([k, v]) => ({

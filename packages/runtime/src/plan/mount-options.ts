@@ -84,7 +84,7 @@ export function parseMountOptions(options: string[] | undefined, destination: st
 /** The root's propagation from linux.rootfsPropagation (runc's default: rslave). */
 export function rootPropagation(value: string | undefined): number {
   if (!value) return K.MS_SLAVE | K.MS_REC;
-  const p = PROPAGATION[value];
+  const p = PROPAGATION[value.replace(/^r/, '')];
   if (p === undefined) throw new RuntimeError(`rootfsPropagation: unknown value ${JSON.stringify(value)}`);
   return p | K.MS_REC;
 }

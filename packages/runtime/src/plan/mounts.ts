@@ -90,6 +90,7 @@ function mountOps(m: Mount, ctx: MountContext): MountOp[] {
     flags: opts.flags,
     data: opts.data,
     propagation: opts.propagation,
+    copyMode: m.type === 'tmpfs',
   }];
 }
 

@@ -29,6 +29,8 @@ export interface MountOp {
   uid?: number;
   gid?: number;
   bindDevice?: boolean;
+  /** Give the new mount's root the mode of the directory it covers (runc does for tmpfs). */
+  copyMode?: boolean;
 }
 
 export interface NativeHook {
@@ -50,6 +52,7 @@ export interface NativePlan {
   ops: MountOp[];
   noPivot: boolean;
   readonlyRoot: boolean;
+  loopbackUp: boolean;
   hostname?: string;
   domainname?: string;
   sysctls: { path: string; value: string }[];
