@@ -300,11 +300,13 @@ void do_mount_op(int rootfd, const MountOp& op) {
 int prepare_rootfs(const Plan* p) {
   if (p->root_propagation && mount("", "/", nullptr, p->root_propagation, nullptr) != 0)
     fail(errno, "set propagation of /");
+  // pivot_root refuses a new root whose parent mount is shared: with a shared root
+  // propagation, make the mount holding the rootfs private first (runc does the same).
+  if (p->private_parent && mount("", p->private_parent, nullptr, MS_PRIVATE, nullptr) != 0)
+    fail2(errno, "make parent mount private ", p->private_parent);
   // pivot_root needs the new root to be a mount point: bind the rootfs onto itself.
   if (mount(p->rootfs, p->rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
     fail2(errno, "bind rootfs ", p->rootfs);
-  if (p->private_parent && mount("", p->private_parent, nullptr, MS_PRIVATE, nullptr) != 0)
-    fail2(errno, "make parent mount private ", p->private_parent);
   int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail2(errno, "open rootfs ", p->rootfs);
   for (int i = 0; i < p->nops; i++) do_mount_op(rootfd, p->ops[i]);

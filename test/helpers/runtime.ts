@@ -20,7 +20,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { defaultSpec, Spec } from './spec';
 
-export { defaultSpec, Spec, capMask, CAP_BITS, DEFAULT_CAPS } from './spec';
+export { defaultSpec, capMask, CAP_BITS, DEFAULT_CAPS } from './spec';
+export type { Spec } from './spec';
 
 function resolveRuntime(): string {
   const env = process.env.RUNTIME;
@@ -131,6 +132,19 @@ export function nsLinks(pid: number): Record<string, string> {
     }
   }
   return out;
+}
+
+/** Wait (bounded) until `pid` runs a program whose argv[0] is `argv0`, or has exited. */
+export async function waitExec(pid: number, argv0: string, timeoutMs = 10000): Promise<void> {
+  await waitFor(
+    () => {
+      if (!pidAlive(pid)) return true;
+      const cmd = readIf(`/proc/${pid}/cmdline`);
+      return cmd === undefined || cmd.split('\0')[0] === argv0;
+    },
+    `pid ${pid} to exec ${argv0}`,
+    timeoutMs,
+  );
 }
 
 export function pidAlive(pid: number): boolean {
@@ -321,12 +335,17 @@ export class Sandbox {
 
   /** Synchronous, best-effort teardown without the runtime (for sweepStale). */
   private forceClean(): void {
-    for (const p of this.findProcesses()) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* gone */
+    for (let i = 0; i < 100; i++) {
+      const procs = this.findProcesses();
+      if (!procs.length) break;
+      for (const p of procs) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
       }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // bounded: 100 x 20 ms
     }
     for (const mp of this.findMounts().sort((a, b) => b.length - a.length)) {
       spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
@@ -556,9 +575,18 @@ export class Sandbox {
   /** Create, start and wait until the container runs; returns its host pid. */
   async startDetached(id: string, bundle: string): Promise<number> {
     ok(this.create(id, bundle));
+    const pid = this.hostPid(id);
     ok(this.rt(['start', id]));
-    await this.waitStatus(id, 'running');
-    return this.hostPid(id);
+    // `running` may be reported a moment before the init has exec'd the user process:
+    // wait until it has (or has already exited), so that /proc/PID shows the user process.
+    let argv0 = '';
+    try {
+      argv0 = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')).process.args[0];
+    } catch {
+      /* unreadable config: skip the exec wait */
+    }
+    if (argv0) await waitExec(pid, argv0);
+    return pid;
   }
 
   /** Ids of the containers the runtime lists in this sandbox's root. */

@@ -140,6 +140,8 @@ describe('kill', () => {
     const r = sb.rt(['kill', id, 'KILL']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/container not running/);
+    // With --all runc signals whatever is left in the cgroup: nothing, and that is no error.
+    expect(sb.rt(['kill', '--all', id, 'KILL']).code).toBe(0);
     const u = sb.rt(['kill', sb.id('nosuch'), 'KILL']);
     expect(u.code).toBe(1);
     expect(u.stderr).toMatch(/container does not exist/);

@@ -3,7 +3,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ok, pidAlive, useSandbox, waitFor } from '../helpers/runtime';
+import { ok, pidAlive, useSandbox, waitExec, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 
@@ -29,7 +29,8 @@ describe('lifecycle', () => {
     const running = await sb.waitStatus(id, 'running');
     expect(running.pid).toBe(created.pid);
     expect(pidAlive(running.pid)).toBe(true);
-    // The container's init now runs the user process.
+    // The container's init now runs the user process (it may take a moment to exec).
+    await waitExec(running.pid, 'sleep');
     const cmdline = fs.readFileSync(`/proc/${running.pid}/cmdline`, 'utf8').split('\0');
     expect(cmdline.slice(0, 2)).toEqual(['sleep', '1000']);
 

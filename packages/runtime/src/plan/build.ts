@@ -2,6 +2,7 @@
  * A validated config.json → the launch plan the addon executes. Pure apart from a few stats
  * of host paths (bind sources, /proc/kcore), so it can be unit-tested without root.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { Hook, Spec } from '@tsrun/spec';
 import { RuntimeError } from '../errors';
@@ -20,8 +21,6 @@ export interface PlanOptions {
   preserveFds?: number;
   consoleSocketFd?: number;
   cgroups?: CgroupView;
-  /** Mount point holding the rootfs, made private when the root propagation is shared. */
-  rootfsParentMount?: string;
 }
 
 export interface BuiltPlan {
@@ -50,7 +49,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
 
     rootfs: opts.rootfs,
     rootPropagation: propagation,
-    privateParent: linux.rootfsPropagation === 'shared' ? opts.rootfsParentMount : undefined,
+    privateParent: /^r?shared$/.test(linux.rootfsPropagation ?? '') ? mountPointOf(opts.rootfs) : undefined,
     ops: planMounts(spec, {
       bundle: opts.bundle,
       inUserNs,
@@ -91,6 +90,17 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     personality: personality(spec),
   };
   return { plan, namespaces: ns };
+}
+
+/** The mount point of the mount that holds `p` (longest mount point that is a prefix of it). */
+function mountPointOf(p: string): string {
+  const real = fs.realpathSync(p);
+  let best = '/';
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mp = line.split(' ')[4]?.replace(/\\040/g, ' ');
+    if (mp && (real === mp || real.startsWith(mp.endsWith('/') ? mp : mp + '/')) && mp.length > best.length) best = mp;
+  }
+  return best;
 }
 
 function nativeHooks(hooks: Hook[] | undefined): NativeHook[] {
