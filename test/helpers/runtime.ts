@@ -576,16 +576,18 @@ export class Sandbox {
   async startDetached(id: string, bundle: string): Promise<number> {
     ok(this.create(id, bundle));
     const pid = this.hostPid(id);
+    // Before start, init still runs the runtime's own program.
+    const before = readIf(`/proc/${pid}/cmdline`);
     ok(this.rt(['start', id]));
     // `running` may be reported a moment before the init has exec'd the user process:
     // wait until it has (or has already exited), so that /proc/PID shows the user process.
-    let argv0 = '';
-    try {
-      argv0 = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')).process.args[0];
-    } catch {
-      /* unreadable config: skip the exec wait */
-    }
-    if (argv0) await waitExec(pid, argv0);
+    // The user process may itself exec another program at once, so wait for "not the
+    // runtime any more" rather than for a particular argv[0].
+    await waitFor(
+      () => !pidAlive(pid) || readIf(`/proc/${pid}/cmdline`) !== before,
+      `pid ${pid} to exec the container process`,
+      10000,
+    );
     return pid;
   }
 
