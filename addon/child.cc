@@ -424,7 +424,7 @@ void run_hooks(const Hook* hooks, int n, const char* state, const char* kind) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         Buf t;
-        t.add(kind).add(" hook #").add_int(i).add(" (").add(h.path).add(") timed out after ")
+        t.add("error running ").add(kind).add(" hook #").add_int(i).add(" (").add(h.path).add("): timed out after ")
             .add_int(h.timeout_sec).add("s");
         fail(0, t.c_str());
       }
@@ -433,12 +433,12 @@ void run_hooks(const Hook* hooks, int n, const char* state, const char* kind) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       Buf t;
-      t.add(kind).add(" hook #").add_int(i).add(" (").add(h.path).add(") ");
+      t.add("error running ").add(kind).add(" hook #").add_int(i).add(" (").add(h.path).add("): ");
       if (WIFEXITED(status)) {
-        t.add("exited with status ").add_int(WEXITSTATUS(status));
+        t.add("exit status ").add_int(WEXITSTATUS(status));
         if (WEXITSTATUS(status) == 127) t.add(" (could not be executed)");
       } else {
-        t.add("was killed by signal ").add_int(WTERMSIG(status));
+        t.add("signal: ").add_int(WTERMSIG(status));
       }
       fail(0, t.c_str());
     }
@@ -447,10 +447,14 @@ void run_hooks(const Hook* hooks, int n, const char* state, const char* kind) {
 
 // ---- the process -----------------------------------------------------------------------
 
-bool is_executable(const char* path) {
+// 0 when `path` is an executable file, else the errno exec would give (as Go's LookPath).
+int exec_error(const char* path) {
   struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+  if (stat(path, &st) != 0) return errno;
+  return S_ISREG(st.st_mode) && (st.st_mode & 0111) ? 0 : EACCES;
 }
+
+bool is_executable(const char* path) { return exec_error(path) == 0; }
 
 // Resolve argv[0] like Go's exec.LookPath (what runc does): names with a slash are used as
 // they are; others are searched on the process's PATH.
@@ -459,7 +463,7 @@ void resolve_exe(const Plan* p) {
   bool has_slash = false;
   for (const char* c = name; *c; c++) has_slash |= *c == '/';
   if (has_slash) {
-    if (!is_executable(name)) fail2(errno ? errno : EACCES, "exec: \"", name, "\"");
+    if (int err = exec_error(name)) fail2(err, "exec: \"", name, "\"");
     Buf b;
     b.add(name);
     memcpy(g_exe, b.s, b.n + 1);

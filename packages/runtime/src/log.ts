@@ -1,7 +1,8 @@
 /**
- * runc's logging: with --log, lines go to that file in logrus' text or JSON form
- * (`{"level":"error","msg":"...","time":"..."}`, which managers parse for the error they
- * show); errors are also printed to stderr as one line.
+ * runc's logging (logrus): each message is one line in logfmt (`time="..." level=error
+ * msg="..."`) or JSON (`{"level":"error","msg":"...","time":"..."}`), which managers parse
+ * for the error they show. The line goes to --log when given (and an error's plain text to
+ * stderr as well), else to stderr.
  */
 import * as fs from 'fs';
 
@@ -11,32 +12,36 @@ type Level = 'debug' | 'info' | 'warning' | 'error';
 export class Logger {
   constructor(private file?: string, private format: LogFormat = 'text', private debugOn = false) {}
 
+  private line(level: Level, msg: string): string {
+    const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    return this.format === 'json'
+      ? JSON.stringify({ level, msg, time }) + '\n'
+      : `time="${time}" level=${level} msg=${JSON.stringify(msg)}\n`;
+  }
+
   private write(level: Level, msg: string): void {
-    if (!this.file) return;
-    const time = new Date().toISOString();
-    const line = this.format === 'json'
-      ? JSON.stringify({ level, msg, time })
-      : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+    const line = this.line(level, msg);
+    if (!this.file) {
+      process.stderr.write(line);
+      return;
+    }
     try {
-      fs.appendFileSync(this.file, line + '\n');
+      fs.appendFileSync(this.file, line);
     } catch {
-      /* a broken log must not hide the real error */
+      process.stderr.write(line); // a broken log must not hide the message
     }
   }
 
   debug(msg: string): void {
-    if (!this.debugOn) return;
-    this.write('debug', msg);
-    if (!this.file) process.stderr.write(`DEBU ${msg}\n`);
+    if (this.debugOn) this.write('debug', msg);
   }
 
   warn(msg: string): void {
     this.write('warning', msg);
-    process.stderr.write(`WARN: ${msg}\n`);
   }
 
   error(msg: string): void {
     this.write('error', msg);
-    process.stderr.write(`${msg}\n`);
+    if (this.file) process.stderr.write(`${msg}\n`);
   }
 }

@@ -7,7 +7,7 @@ const SIGNALS = constants.signals as Record<string, number>;
 export function parseSignal(raw: string): number {
   if (/^\d+$/.test(raw)) {
     const n = parseInt(raw, 10);
-    if (n <= 0 || n > 64) throw new RuntimeError(`unknown signal "${raw}"`);
+    if (n <= 0 || n > 64) throw new RuntimeError(`invalid signal ${raw}: invalid argument`);
     return n;
   }
   const upper = raw.toUpperCase();

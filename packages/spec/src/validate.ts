@@ -60,8 +60,20 @@ const field = (doc: unknown, key: string): unknown =>
 /** Every problem of a config.json document; [] when it is valid. */
 export function validateConfig(doc: unknown): Problem[] {
   const version = ociVersionProblem(field(doc, 'ociVersion'));
-  const problems = run(configValidator(), doc).filter((p) => !runcPropagation(doc, p));
+  const problems = run(configValidator(), doc)
+    .filter((p) => !runcPropagation(doc, p))
+    .map((p) => (p.message.startsWith('must be one of') ? { ...p, message: `${p.message} (got ${JSON.stringify(at(doc, p.path))})` } : p));
   return version ? [version, ...problems] : problems;
+}
+
+/** The value at a JSON pointer, for messages that name what was found. */
+function at(doc: unknown, pointer: string): unknown {
+  let v = doc;
+  for (const part of pointer.split('/').slice(1)) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  }
+  return v;
 }
 
 /** runc (and so the configs written for it) also takes the recursive forms "rslave" etc. */

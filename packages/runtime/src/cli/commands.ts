@@ -114,12 +114,13 @@ export const COMMANDS: CommandSpec[] = [
     args: [],
     describe: 'lists containers started by tsrun with the given root',
     flags: [
-      { name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'select one of: table or json' },
+      { name: 'format', alias: 'f', type: 'string', default: 'table', describe: 'select one of: table or json' },
       { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'display only container IDs' },
     ],
     run: (a) => {
       const { listContainers } = require('../container/query') as typeof import('../container/query');
       const { cliState } = require('../container/state-json') as typeof import('../container/state-json');
+      if (a.flags.format !== 'table' && a.flags.format !== 'json') throw new RuntimeError('invalid format option');
       const items = listContainers(context());
       if (a.flags.quiet) {
         process.stdout.write(items.map((i) => i.rec.id + '\n').join(''));

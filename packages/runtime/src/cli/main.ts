@@ -54,6 +54,8 @@ function report(e: unknown): number {
 
 async function dispatch(argv: string[]): Promise<number> {
   const split = splitGlobal(argv, GLOBAL_FLAGS);
+  const fmt = split.global.find((a, i) => split.global[i - 1] === '--log-format') ?? split.global.find((a) => a.startsWith('--log-format='))?.slice(13);
+  if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new RuntimeError(`invalid log-format: ${fmt}`);
   globals = parseFlags(split.global, GLOBAL_FLAGS, 'tsrun').flags;
   logger = new Logger(globals.log as string | undefined, globals.logFormat as LogFormat, !!globals.debug);
   if (globals.version) {
@@ -65,7 +67,8 @@ async function dispatch(argv: string[]): Promise<number> {
     return split.command || globals.help ? 0 : 1;
   }
   const cmd = COMMANDS.find((c) => c.name === split.command || c.aliases?.includes(split.command!));
-  if (!cmd) throw new RuntimeError(`tsrun: no such command: ${split.command}`);
+  // urfave/cli exits 3 for an unknown command.
+  if (!cmd) throw new RuntimeError(`No help topic for '${split.command}'`, 3);
   if (split.rest.includes('--help') || split.rest.includes('-h')) {
     process.stdout.write(commandUsage(cmd));
     return 0;

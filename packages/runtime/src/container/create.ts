@@ -56,6 +56,8 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
   if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory()) {
     throw new RuntimeError(`rootfs (${rootfs}) does not exist`);
   }
+  // As runc: the rootfs path must be the real one, not reached through a symlink.
+  if (fs.realpathSync(rootfs) !== rootfs) throw new RuntimeError(`invalid rootfs: ${rootfs} is not an absolute path, or a symlink`);
   checkTerminal(spec, o);
 
   const lock = ctx.store.claim(id);
@@ -99,6 +101,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
       preserveFds: o.preserveFds,
       consoleSocketFd: consoleFd,
       cgroups: cgroupView(cgroup),
+      warn: (m) => ctx.log.warn(m),
     });
     const cg = cgroup;
     launch = Launch.run(plan, {

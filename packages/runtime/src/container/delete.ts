@@ -67,7 +67,7 @@ export function destroyContainer(ctx: Context, rec: ContainerRecord, kill: boole
     ctx.log.warn(`remove cgroup of ${rec.id}: ${(e as Error).message}`);
   }
   ctx.store.remove(rec.id);
-  runHooksWarn('poststop', rec.config.hooks?.poststop, specState(rec, 'stopped'), (m) => ctx.log.warn(m));
+  runHooksWarn('poststop', rec.config.hooks?.poststop, specState(rec, 'stopped'), (m) => ctx.log.error(m));
 }
 
 /** Waits (bounded) until a process we are not the parent of has died. */

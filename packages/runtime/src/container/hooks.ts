@@ -35,13 +35,13 @@ export function runHook(kind: HookKind, index: number, hook: Hook, state: State)
   const what = `${kind} hook #${index} (${hook.path})`;
   if (res.error) {
     const code = (res.error as NodeJS.ErrnoException).code;
-    if (code === 'ETIMEDOUT') throw new RuntimeError(`${what} timed out after ${hook.timeout}s`);
-    throw new RuntimeError(`${what}: ${code === 'ENOENT' ? 'no such file or directory' : res.error.message}`);
+    if (code === 'ETIMEDOUT') throw new RuntimeError(`error running ${what}: timed out after ${hook.timeout}s`);
+    throw new RuntimeError(`error running ${what}: ${code === 'ENOENT' ? 'no such file or directory' : res.error.message}`);
   }
   if (res.status !== 0) {
     const detail = (res.stderr?.toString() ?? '').trim().split('\n').pop();
-    const how = res.signal ? `was killed by ${res.signal}` : `exited with status ${res.status}`;
-    throw new RuntimeError(`${what} ${how}${detail ? `: ${detail}` : ''}`);
+    const how = res.signal ? `signal: ${res.signal}` : `exit status ${res.status}`;
+    throw new RuntimeError(`error running ${what}: ${how}${detail ? `, stderr: ${detail}` : ''}`);
   }
 }
 

@@ -4,7 +4,9 @@ import type { ContainerRecord } from './record';
 
 /** runtime-spec "State": what hooks read on stdin. */
 export function specState(rec: ContainerRecord, status: ContainerStatus): State {
-  const s: State = { ociVersion: rec.ociVersion, id: rec.id, status, pid: rec.pid, bundle: rec.bundle };
+  // pid is REQUIRED only while the process exists (created, running); key order as runc's.
+  const s = { ociVersion: rec.ociVersion, id: rec.id, status, pid: rec.pid as number | undefined, bundle: rec.bundle } as State;
+  if (status === 'stopped') delete (s as { pid?: number }).pid;
   if (Object.keys(rec.annotations).length) s.annotations = rec.annotations;
   return s;
 }

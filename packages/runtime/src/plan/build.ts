@@ -10,7 +10,8 @@ import { PERSONALITY } from './constants';
 import { CgroupView, planMounts } from './mounts';
 import { checkNamespaceRules, NamespacePlan, planNamespaces, timeOffsets } from './namespaces';
 import type { NativeHook, NativePlan } from './native-plan';
-import { capSets, lastCap, pathOf, rlimits } from './process';
+import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
+import { OpKind } from './native-plan';
 import { rootPropagation } from './mount-options';
 
 export interface PlanOptions {
@@ -20,6 +21,8 @@ export interface PlanOptions {
   noPivot?: boolean;
   preserveFds?: number;
   consoleSocketFd?: number;
+  /** Non-fatal problems (e.g. unknown capabilities), as runc's warnings. */
+  warn?: (msg: string) => void;
   cgroups?: CgroupView;
 }
 
@@ -50,12 +53,11 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     rootfs: opts.rootfs,
     rootPropagation: propagation,
     privateParent: /^r?shared$/.test(linux.rootfsPropagation ?? '') ? mountPointOf(opts.rootfs) : undefined,
-    ops: planMounts(spec, {
-      bundle: opts.bundle,
-      inUserNs,
-      newCgroupNs: ns.created.has('cgroup'),
-      cgroups: opts.cgroups,
-    }),
+    ops: [
+      ...planMounts(spec, { bundle: opts.bundle, inUserNs, newCgroupNs: ns.created.has('cgroup'), cgroups: opts.cgroups }),
+      // runc creates a missing cwd (as the container's root, before the rootfs turns read-only).
+      { kind: OpKind.Mkdir, target: proc.cwd, mode: 0o755 },
+    ],
     noPivot: !!opts.noPivot,
     readonlyRoot: !!spec.root?.readonly,
     loopbackUp: ns.created.has('network'),
@@ -72,7 +74,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     startContainerHooks: nativeHooks(spec.hooks?.startContainer),
 
     args: proc.args,
-    env: proc.env ?? [],
+    env: processEnv(proc.env, () => homeOf(opts.rootfs, proc.user?.uid ?? 0)),
     pathEnv: pathOf(proc.env),
     cwd: proc.cwd,
     uid: proc.user?.uid ?? 0,
@@ -81,7 +83,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     setGroups: true,
     umask: proc.user?.umask ?? -1,
     rlimits: rlimits(proc),
-    caps: capSets(proc.capabilities),
+    caps: capSets(proc.capabilities, opts.warn ?? (() => undefined)),
     lastCap: lastCap(),
     noNewPrivs: !!proc.noNewPrivileges,
     preserveFds: opts.preserveFds ?? 0,
@@ -90,6 +92,25 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     personality: personality(spec),
   };
   return { plan, namespaces: ns };
+}
+
+/**
+ * HOME for a process without one: its uid's home in the image's /etc/passwd, else "/" (runc).
+ * The file is read only when it resolves inside the rootfs (the image may be hostile).
+ */
+function homeOf(rootfs: string, uid: number): string {
+  try {
+    const file = fs.realpathSync(path.join(rootfs, 'etc/passwd'));
+    const root = fs.realpathSync(rootfs);
+    if (!file.startsWith(root + '/')) return '/';
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 6 && f[2] === String(uid)) return f[5] || '/';
+    }
+  } catch {
+    /* no passwd in the image */
+  }
+  return '/';
 }
 
 /** The mount point of the mount that holds `p` (longest mount point that is a prefix of it). */

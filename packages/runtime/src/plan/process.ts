@@ -18,26 +18,43 @@ export function lastCap(): number {
   return lastCapCache;
 }
 
-export function capMask(names: string[] | undefined): bigint {
+/** Unknown or (to this kernel) unavailable names are skipped and reported, as runc does. */
+export function capMask(names: string[] | undefined, unknown: Set<string>): bigint {
   let mask = 0n;
   const last = lastCap();
   for (const name of names ?? []) {
     const bit = CAPABILITIES.indexOf(name.toUpperCase());
-    if (bit < 0) throw new RuntimeError(`unknown capability ${JSON.stringify(name)}`);
-    if (bit <= last) mask |= 1n << BigInt(bit);
+    if (bit < 0 || bit > last) unknown.add(name);
+    else mask |= 1n << BigInt(bit);
   }
   return mask;
 }
 
-export function capSets(caps: Capabilities | undefined) {
-  if (!caps) return undefined;
-  return {
-    bounding: capMask(caps.bounding),
-    effective: capMask(caps.effective),
-    permitted: capMask(caps.permitted),
-    inheritable: capMask(caps.inheritable),
-    ambient: capMask(caps.ambient),
+/** No capabilities object means no capabilities at all (runc clears every set). */
+export function capSets(caps: Capabilities | undefined, warn: (msg: string) => void) {
+  const unknown = new Set<string>();
+  const sets = {
+    bounding: capMask(caps?.bounding, unknown),
+    effective: capMask(caps?.effective, unknown),
+    permitted: capMask(caps?.permitted, unknown),
+    inheritable: capMask(caps?.inheritable, unknown),
+    ambient: capMask(caps?.ambient, unknown),
   };
+  if (unknown.size) warn(`ignoring unknown or unavailable capabilities: [${[...unknown].join(' ')}]`);
+  return sets;
+}
+
+/** process.env with later duplicates winning (runc sets them one by one), plus HOME. */
+export function processEnv(env: string[] | undefined, home: () => string): string[] {
+  const byName = new Map<string, string>();
+  for (const e of env ?? []) {
+    const eq = e.indexOf('=');
+    const name = eq < 0 ? e : e.slice(0, eq);
+    byName.delete(name);
+    byName.set(name, e);
+  }
+  if (!byName.has('HOME')) byName.set('HOME', `HOME=${home()}`);
+  return [...byName.values()];
 }
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
