@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readConfigFile, SpecError, type Spec } from '@tsrun/spec';
-import { CgroupManager, cgroupManagerFor, deviceRulesForNodes } from '../cgroups';
+import { CgroupManager, cgroupManagerFor } from '../cgroups';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { native } from '../native';
@@ -83,8 +83,9 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     ctx.store.save(rec);
     cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
     cgroup.create();
-    // initial: start from runc's default device allow-list plus the config's own nodes.
-    cgroup.apply(spec.linux?.resources, { initial: true, extraDeviceRules: deviceRulesForNodes(spec.linux?.devices?.map((d) => ({ type: d.type, major: d.major ?? 0, minor: d.minor ?? 0 }))) });
+    // initial: start from runc's default device allow-list. Like runc, the nodes of
+    // linux.devices are made but not allowed: only linux.resources.devices allows more.
+    cgroup.apply(spec.linux?.resources, { initial: true });
     rec.cgroup = cgroup.save();
     const fifoPath = ctx.store.fifoPath(id);
     native().mkfifo(fifoPath, 0o622);
