@@ -157,6 +157,15 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** readlink, or undefined when the link cannot be read. */
+export function readlinkIf(p: string): string | undefined {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Read a text file, or undefined when it does not exist. */
 export function readIf(p: string): string | undefined {
   try {
@@ -576,17 +585,15 @@ export class Sandbox {
   async startDetached(id: string, bundle: string): Promise<number> {
     ok(this.create(id, bundle));
     const pid = this.hostPid(id);
-    // Before start, init still runs the runtime's own program.
-    const before = readIf(`/proc/${pid}/cmdline`);
+    // Before start, the init is still the runtime's own program.
+    const initExe = readlinkIf(`/proc/${pid}/exe`);
     ok(this.rt(['start', id]));
     // `running` may be reported a moment before the init has exec'd the user process:
-    // wait until it has (or has already exited), so that /proc/PID shows the user process.
-    // The user process may itself exec another program at once, so wait for "not the
-    // runtime any more" rather than for a particular argv[0].
+    // wait until it has (its executable changed) or has already exited, so that /proc/PID
+    // shows the user process.
     await waitFor(
-      () => !pidAlive(pid) || readIf(`/proc/${pid}/cmdline`) !== before,
-      `pid ${pid} to exec the container process`,
-      10000,
+      () => !pidAlive(pid) || (initExe !== undefined && readlinkIf(`/proc/${pid}/exe`) !== initExe),
+      `container ${id} (pid ${pid}) to exec its process`,
     );
     return pid;
   }
