@@ -55,7 +55,7 @@ export const BUSYBOX = process.env.BUSYBOX || '/usr/bin/busybox';
 const REQUIRED_APPLETS = [
   'sh', 'ls', 'cat', 'echo', 'sleep', 'id', 'hostname', 'mount', 'grep', 'true', 'false', 'mkdir',
   'touch', 'stat', 'readlink', 'ps', 'kill', 'env', 'pwd', 'wc', 'head', 'tail', 'sed', 'awk', 'cut',
-  'tr', 'ip', 'ifconfig', 'ln', 'rm', 'test', 'dnsdomainname', 'domainname', 'uname', 'sort', 'xargs',
+  'tr', 'ip', 'ifconfig', 'ln', 'rm', 'test', 'dnsdomainname', 'uname', 'sort', 'xargs',
 ];
 
 export interface Result {
