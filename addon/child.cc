@@ -612,6 +612,11 @@ void check_cwd_inside_root() {
   umask(0);  // device nodes and mount points get exactly the modes the plan says
   if (p->setsid && setsid() < 0) fail(errno, "setsid");
   if (p->loopback_up) loopback_up();
+  // A fresh session keyring, so that the container cannot reach the host's keys (runc does
+  // the same unless --no-new-keyring). Kernels without keyrings are fine.
+  if (p->session_keyring && syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, p->session_keyring) < 0 &&
+      errno != ENOSYS)
+    fail(errno, "join a new session keyring");
   if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) != 0)
     fail2(errno, "sethostname ", p->hostname);
   if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) != 0)

@@ -82,6 +82,7 @@ struct Plan {
   int no_pivot;
   int readonly_root;
   int loopback_up;         // bring "lo" up (a new network namespace)
+  const char* session_keyring;  // join a new session keyring of this name (NULL: --no-new-keyring)
   const char* hostname;    // NULL = leave
   const char* domainname;  // NULL = leave
   Sysctl* sysctls;

@@ -308,6 +308,15 @@ describe('logging', () => {
   });
 });
 
+describe('create flags', () => {
+  it('--no-pivot and --no-new-keyring are accepted as flags (not as negations) and the container runs', () => {
+    const id = sb.id('flags');
+    const r = sb.rt(['run', '--no-pivot', '--no-new-keyring', '--bundle', sb.bundle(['sh', '-c', 'echo ran; cat /proc/self/mountinfo | head -1']), id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ran\n/);
+  });
+});
+
 describe('usage', () => {
   it('an unknown command exits 3; a wrong argument count exits 1', () => {
     expect(sb.rt(['no-such-command']).code).toBe(3);

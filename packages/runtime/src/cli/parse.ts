@@ -42,7 +42,7 @@ export function parseFlags(argv: string[], flags: FlagSpec[], where: string): Pa
     boolean: flags.filter((f) => f.type === 'boolean').map((f) => f.name),
     string: flags.filter((f) => f.type !== 'boolean').map((f) => f.name),
     alias: Object.fromEntries(flags.filter((f) => f.alias).map((f) => [f.name, [f.alias!]])),
-    configuration: { 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': false },
+    configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': false },
   };
   const out = parser(argv, opts);
   const known = new Set(flags.flatMap((f) => (f.alias ? [f.name, f.alias] : [f.name])));

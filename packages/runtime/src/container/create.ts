@@ -99,6 +99,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
       rootfs,
       fifoPath,
       noPivot: o.noPivot,
+      keyringName: o.noNewKeyring ? undefined : `_ses.${id}`,
       preserveFds: o.preserveFds,
       consoleSocketFd: consoleFd,
       cgroups: cgroupView(cgroup),

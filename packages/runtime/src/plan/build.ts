@@ -19,6 +19,8 @@ export interface PlanOptions {
   rootfs: string;
   fifoPath?: string;
   noPivot?: boolean;
+  /** The container id, for the session keyring's name; no new keyring when absent. */
+  keyringName?: string;
   preserveFds?: number;
   consoleSocketFd?: number;
   /** Non-fatal problems (e.g. unknown capabilities), as runc's warnings. */
@@ -61,6 +63,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     noPivot: !!opts.noPivot,
     readonlyRoot: !!spec.root?.readonly,
     loopbackUp: ns.created.has('network'),
+    sessionKeyring: opts.keyringName,
     hostname: spec.hostname,
     domainname: spec.domainname,
     sysctls: Object.entries(linux.sysctl ?? {}).map(([k, v]) => ({

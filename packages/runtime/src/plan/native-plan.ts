@@ -53,6 +53,8 @@ export interface NativePlan {
   noPivot: boolean;
   readonlyRoot: boolean;
   loopbackUp: boolean;
+  /** Name of a new session keyring to join (runc: "_ses.<id>"); absent with --no-new-keyring. */
+  sessionKeyring?: string;
   hostname?: string;
   domainname?: string;
   sysctls: { path: string; value: string }[];
