@@ -1,102 +1,24 @@
 /**
- * Types shared by the cgroup drivers.
- *
- * The resource types mirror `linux.resources` of the OCI runtime-spec (config-linux.md). They
- * are declared here, loosely (everything optional), so that this module does not depend on the
- * state of @tsrun/spec: the spec package's LinuxResources is structurally assignable to ours.
+ * Types shared by the cgroup drivers. The resource types are the runtime-spec's own
+ * (`linux.resources`, from @tsrun/spec), re-exported for the drivers.
  */
 
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';
 
-export interface LinuxDeviceCgroup {
-  allow: boolean;
-  /** 'a' (all), 'c' or 'b'; unset means 'a'. */
-  type?: string;
-  /** Unset or -1 means any ('*'). */
-  major?: number;
-  minor?: number;
-  /** Any of r, w, m; unset means 'rwm'. */
-  access?: string;
-}
-
-export interface LinuxMemory {
-  limit?: number;
-  reservation?: number;
-  /** memory+swap, as cgroup v1 counts it (v2 drivers convert). */
-  swap?: number;
-  kernel?: number;
-  kernelTCP?: number;
-  swappiness?: number;
-  disableOOMKiller?: boolean;
-  useHierarchy?: boolean;
-  checkBeforeUpdate?: boolean;
-}
-
-export interface LinuxCPU {
-  shares?: number;
-  quota?: number;
-  burst?: number;
-  period?: number;
-  realtimeRuntime?: number;
-  realtimePeriod?: number;
-  cpus?: string;
-  mems?: string;
-  idle?: number;
-}
-
-export interface LinuxPids {
-  limit?: number;
-}
-
-export interface LinuxWeightDevice {
-  major: number;
-  minor: number;
-  weight?: number;
-  leafWeight?: number;
-}
-
-export interface LinuxThrottleDevice {
-  major: number;
-  minor: number;
-  rate?: number;
-}
-
-export interface LinuxBlockIO {
-  weight?: number;
-  leafWeight?: number;
-  weightDevice?: LinuxWeightDevice[];
-  throttleReadBpsDevice?: LinuxThrottleDevice[];
-  throttleWriteBpsDevice?: LinuxThrottleDevice[];
-  throttleReadIOPSDevice?: LinuxThrottleDevice[];
-  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
-}
-
-export interface LinuxHugepageLimit {
-  pageSize: string;
-  limit: number;
-}
-
-export interface LinuxNetwork {
-  classID?: number;
-  priorities?: { name: string; priority: number }[];
-}
-
-export interface LinuxRdma {
-  hcaHandles?: number;
-  hcaObjects?: number;
-}
-
-export interface LinuxResources {
-  devices?: LinuxDeviceCgroup[];
-  memory?: LinuxMemory;
-  cpu?: LinuxCPU;
-  pids?: LinuxPids;
-  blockIO?: LinuxBlockIO;
-  hugepageLimits?: LinuxHugepageLimit[];
-  network?: LinuxNetwork;
-  rdma?: Record<string, LinuxRdma>;
-  unified?: Record<string, string>;
-}
+export type {
+  LinuxBlockIO,
+  LinuxCPU,
+  LinuxDeviceCgroup,
+  LinuxHugepageLimit,
+  LinuxMemory,
+  LinuxNetwork,
+  LinuxPids,
+  LinuxRdma,
+  LinuxResources,
+  LinuxThrottleDevice,
+  LinuxWeightDevice,
+} from '@tsrun/spec';
+import type { LinuxDeviceCgroup, LinuxResources } from '@tsrun/spec';
 
 export interface ApplyOptions {
   /**

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Mount, Spec } from '@tsrun/spec';
+import type { LinuxDevice, Mount, Spec } from '@tsrun/spec';
 import { RuntimeError } from '../errors';
 import * as K from './constants';
 import { parseMountOptions } from './mount-options';
@@ -148,17 +148,7 @@ function deviceOps(spec: Spec, ctx: MountContext): MountOp[] {
   return ops;
 }
 
-interface DeviceSpec {
-  type: string;
-  path: string;
-  major?: number;
-  minor?: number;
-  fileMode?: number;
-  uid?: number;
-  gid?: number;
-}
-
-function deviceOp(d: DeviceSpec, ctx: MountContext): MountOp {
+function deviceOp(d: LinuxDevice, ctx: MountContext): MountOp {
   const target = clean(d.path);
   if (!target.startsWith('/dev/')) throw new RuntimeError(`device ${d.path}: path must be under /dev`);
   const kind = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
