@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "fsops.h"
 #include "plan_builder.h"
 #include "sys.h"
 
@@ -183,6 +184,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  RegisterFsOps(env, exports);
   return exports;
 }
 
