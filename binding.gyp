@@ -7,7 +7,8 @@
         "addon/plan_builder.cc",
         "addon/child.cc",
         "addon/sys.cc",
-        "addon/fsops.cc"
+        "addon/fsops.cc",
+        "addon/cgroup_sys.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

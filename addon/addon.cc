@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup_sys.h"
 #include "child.h"
 #include "fsops.h"
 #include "plan_builder.h"
@@ -185,6 +186,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   RegisterFsOps(env, exports);
+  RegisterCgroupExports(env, exports);
   return exports;
 }
 

@@ -121,7 +121,7 @@ maybe('cgroups driver on this host', () => {
     for (const l of lines) expect(l.slice(l.indexOf(':', l.indexOf(':') + 1) + 1)).toBe(cgPath);
     if (m.mode === 'hybrid') expect(lines).toContain(`0::${cgPath}`);
     expect(m.pids()).toEqual([pid]);
-    expect(m.stats()).toMatchObject({ pids: { current: 1 } });
+    expect(m.stats()).toMatchObject({ pids: { current: 1n } });
 
     m.freeze();
     expect(m.isFrozen()).toBe(true);

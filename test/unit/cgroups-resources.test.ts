@@ -121,6 +121,22 @@ describe('cgroup v1 resources', () => {
     expect(() => applyV1({ memory: { swappiness: 101 } }, dirFor, io)).toThrow('invalid memory swappiness value: 101');
   });
 
+  test('kernel memory: written where the kmem files exist, dropped (as runc) where not', () => {
+    const io = v1Files({ '/cg/memory/memory.kmem.limit_in_bytes': '0', '/cg/memory/memory.kmem.tcp.limit_in_bytes': '0' });
+    applyV1({ memory: { kernel: 1048576, kernelTCP: 2097152 } }, dirFor, io);
+    expect(io.writes).toEqual(['/cg/memory/memory.kmem.limit_in_bytes=1048576', '/cg/memory/memory.kmem.tcp.limit_in_bytes=2097152']);
+    const bare = v1Files();
+    applyV1({ memory: { kernel: 1048576 } }, dirFor, bare);
+    expect(bare.writes).toEqual([]);
+  });
+
+  test('cpu.shares out of the kernel range is refused before anything is written', () => {
+    const io = v1Files();
+    expect(() => applyV1({ cpu: { shares: 1 } }, dirFor, io)).toThrow('the minimum allowed cpu-shares is 2');
+    expect(() => applyV1({ cpu: { shares: 262145 } }, dirFor, io)).toThrow('the maximum allowed cpu-shares is 262144');
+    expect(io.writes).toEqual([]);
+  });
+
   test('cpu: shares read back, clamping reported; rt, idle, burst; cpuset', () => {
     const io = v1Files();
     applyV1({ cpu: { shares: 512, realtimePeriod: 1000000, realtimeRuntime: 950000, idle: 0, burst: 0, cpus: '0', mems: '0' } }, dirFor, io);

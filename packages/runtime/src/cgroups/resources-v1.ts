@@ -29,7 +29,7 @@ function readBig(io: CgroupIO, dir: string, file: string): bigint {
 function memory(r: LinuxResources, dirFor: DirFor, io: CgroupIO): void {
   const m = r.memory;
   if (!m) return;
-  const wants = set(m.limit) || set(m.swap) || set(m.reservation) || m.disableOOMKiller || (m.swappiness !== undefined && m.swappiness !== -1);
+  const wants = set(m.limit) || set(m.swap) || set(m.reservation) || set(m.kernel) || set(m.kernelTCP) || m.disableOOMKiller || (m.swappiness !== undefined && m.swappiness !== -1);
   if (!wants) return;
   const d = dirFor('memory', 'memory limits');
   const memsw = 'memory.memsw.limit_in_bytes';
@@ -79,7 +79,12 @@ function memory(r: LinuxResources, dirFor: DirFor, io: CgroupIO): void {
     if (m.swappiness < 0 || m.swappiness > 100) throw new CgroupError(`cgroup: invalid memory swappiness value: ${m.swappiness} (valid range is 0-100)`);
     io.write(d, 'memory.swappiness', int(m.swappiness, 'memory.swappiness'));
   }
-  // kernel/kernelTCP (kmem) are ignored as runc 1.1 does: deprecated, gone from new kernels.
+  // kmem limits where the kernel still has the files; without them they are dropped, as runc
+  // 1.1 drops them everywhere (deprecated: Linux 5.16+ accepts but no longer enforces
+  // memory.kmem.limit_in_bytes, while memory.kmem.tcp still works).
+  for (const [v, file, what] of [[m.kernel, 'memory.kmem.limit_in_bytes', 'memory.kernel'], [m.kernelTCP, 'memory.kmem.tcp.limit_in_bytes', 'memory.kernelTCP']] as const) {
+    if (set(v) && io.exists(d, file)) io.write(d, file, int(v, what));
+  }
   // useHierarchy is ignored: always on since Linux 5.x and writing 0 fails.
 }
 
@@ -95,6 +100,9 @@ function cpu(r: LinuxResources, dirFor: DirFor, io: CgroupIO): void {
   if (!wants) return;
   const d = dirFor('cpu', 'cpu limits');
   if (set(c.shares)) {
+    // The kernel's range; checked first so a refused value never replaces the current one.
+    if (c.shares < 2) throw new CgroupError('cgroup: the minimum allowed cpu-shares is 2');
+    if (c.shares > 262144) throw new CgroupError('cgroup: the maximum allowed cpu-shares is 262144');
     io.write(d, 'cpu.shares', int(c.shares, 'cpu.shares'));
     // The kernel clamps silently; report it instead of running with a different value.
     const got = Number(io.read(d, 'cpu.shares').trim());

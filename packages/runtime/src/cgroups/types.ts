@@ -19,6 +19,7 @@ export type {
   LinuxWeightDevice,
 } from '@tsrun/spec';
 import type { LinuxDeviceCgroup, LinuxResources } from '@tsrun/spec';
+import type { Json } from './stats';
 
 export interface ApplyOptions {
   /**
@@ -79,8 +80,10 @@ export interface CgroupManager {
   destroy(): void;
   exists(): boolean;
   mountSources(): CgroupMountSource[];
-  /** Simple usage numbers (memory, pids, cpu); not yet runc's `events --stats` shape. */
-  stats(): Record<string, unknown>;
+  /** Usage in runc's `events --stats` shape (see stats.ts); encode with encodeGoJSON. */
+  stats(): Record<string, Json>;
+  /** The directory holding `controller`'s files, if this container has one (v2: the one dir). */
+  controllerDir(controller: string): string | undefined;
   /** What to keep in the container's state to rebuild this manager. */
   save(): SavedCgroup;
 }

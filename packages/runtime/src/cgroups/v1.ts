@@ -10,6 +10,7 @@ import { freezeV1, isFrozenV1, thawV1 } from './freezer';
 import { destroyDirs, signalAllFrozen } from './lifecycle';
 import { CgroupLayout, V1Hierarchy } from './mountinfo';
 import { applyV1 } from './resources-v1';
+import { Json, statsV1 } from './stats';
 import { ApplyOptions, CgroupError, CgroupManager, CgroupMode, CgroupMountSource, LinuxResources, SavedCgroup } from './types';
 
 export class V1Manager implements CgroupManager {
@@ -170,22 +171,13 @@ export class V1Manager implements CgroupManager {
     return out;
   }
 
-  stats(): Record<string, unknown> {
-    const num = (controller: string, file: string): number | string | undefined => {
-      const h = this.hierarchy(controller);
-      const v = h ? tryRead(this.dirs[h.key], file)?.trim() : undefined;
-      if (v === undefined) return undefined;
-      return /^\d+$/.test(v) ? Number(v) : v;
-    };
-    return {
-      memory: {
-        usage: num('memory', 'memory.usage_in_bytes'),
-        maxUsage: num('memory', 'memory.max_usage_in_bytes'),
-        limit: num('memory', 'memory.limit_in_bytes'),
-      },
-      pids: { current: num('pids', 'pids.current'), limit: num('pids', 'pids.max') },
-      cpu: { usageNanoseconds: num('cpuacct', 'cpuacct.usage') },
-    };
+  stats(): Record<string, Json> {
+    return statsV1((c) => this.controllerDir(c), this.mode === 'hybrid' ? this.dirs[''] : undefined);
+  }
+
+  controllerDir(controller: string): string | undefined {
+    const h = this.hierarchy(controller);
+    return h && !this.skipped.has(h.key) ? this.dirs[h.key] : undefined;
   }
 
   save(): SavedCgroup {

@@ -8,6 +8,7 @@ import { CgroupIO, fsIO, mkdirAll, PERMISSION_CODES, pidsUnder, tryRead } from '
 import { freezeV2, isFrozenV2, thawV2 } from './freezer';
 import { destroyDirs, signalAllFrozen, SIGKILL } from './lifecycle';
 import { applyV2 } from './resources-v2';
+import { Json, statsV2 } from './stats';
 import { ApplyOptions, CgroupError, CgroupManager, CgroupMountSource, LinuxResources, SavedCgroup } from './types';
 
 /** Does anything in `r` need a controller (runc needAnyControllers)? Device rules do not (eBPF). */
@@ -180,19 +181,12 @@ export class V2Manager implements CgroupManager {
     return this.skipped ? [] : [{ controller: '', hostPath: this.dir }];
   }
 
-  stats(): Record<string, unknown> {
-    const num = (file: string): number | string | undefined => {
-      const v = tryRead(this.dir, file)?.trim();
-      if (v === undefined) return undefined;
-      return /^\d+$/.test(v) ? Number(v) : v;
-    };
-    const cpuStat = new Map((tryRead(this.dir, 'cpu.stat') ?? '').split('\n').map((l) => l.split(' ') as [string, string]));
-    const usec = cpuStat.get('usage_usec');
-    return {
-      memory: { usage: num('memory.current'), maxUsage: num('memory.peak'), limit: num('memory.max') },
-      pids: { current: num('pids.current'), limit: num('pids.max') },
-      cpu: { usageNanoseconds: usec === undefined ? undefined : Number(usec) * 1000 },
-    };
+  stats(): Record<string, Json> {
+    return statsV2(this.dir);
+  }
+
+  controllerDir(_controller: string): string | undefined {
+    return this.skipped ? undefined : this.dir;
   }
 
   save(): SavedCgroup {

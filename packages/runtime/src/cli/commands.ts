@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RuntimeError } from '../errors';
+import { CGROUP_COMMANDS } from './cgroup-commands';
 import { context } from './main';
 import type { CommandSpec, FlagSpec, Parsed } from './parse';
 
@@ -108,6 +109,7 @@ export const COMMANDS: CommandSpec[] = [
       deleteContainer(context(), a.args[0], !!a.flags.force);
     },
   },
+  ...CGROUP_COMMANDS,
   {
     name: 'list',
     aliases: ['ls'],

@@ -1,7 +1,7 @@
 /**
  * A container's status is derived from the kernel each time it is asked for, never stored:
  * stopped when init is gone, a zombie, or a different process reusing the pid; created while
- * the exec fifo exists; paused when its cgroup is frozen; else running.
+ * the exec fifo exists; paused when its cgroup is frozen (checked first, as runc); else running.
  */
 import type { ContainerStatus } from '@tsrun/spec';
 import * as fs from 'fs';
@@ -35,7 +35,8 @@ export function isAlive(pid: number, startTime?: string): boolean {
 export function statusOf(rec: ContainerRecord, frozen: () => boolean, fifoPath: string): ContainerStatus {
   if (rec.pid === 0) return isAlive(rec.creatorPid) ? 'creating' : 'stopped';
   if (!isAlive(rec.pid, rec.pidStartTime)) return 'stopped';
-  if (fs.existsSync(fifoPath)) return 'created';
+  // As runc: a frozen container is paused even before `start`.
   if (frozen()) return 'paused';
+  if (fs.existsSync(fifoPath)) return 'created';
   return 'running';
 }
