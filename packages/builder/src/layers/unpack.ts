@@ -1,0 +1,108 @@
+/**
+ * One layer blob → a directory: decompress (by media type), hash the tar stream for its diff_id,
+ * parse it (tar-reader.ts) and write it (writer.ts). The caller owns the directory and removes
+ * it when this fails: a layer whose diff_id does not match what the image config says is an
+ * error after the fact, so it must be unpacked somewhere nothing uses yet.
+ */
+import * as crypto from 'crypto';
+import { Readable } from 'stream';
+import { pipeline } from 'stream/promises';
+import * as zlib from 'zlib';
+import { Decompress } from 'fzstd';
+import { TarError, TarReader } from './tar-reader';
+import { LayerError, LayerWriter, UnpackMode } from './writer';
+
+export { LayerError, type UnpackMode } from './writer';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+/** The compression a layer media type implies, or undefined for a type that is not a layer. */
+export function compressionOf(mediaType: string): Compression | undefined {
+  switch (mediaType) {
+    case 'application/vnd.oci.image.layer.v1.tar':
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar':
+    case 'application/vnd.docker.image.rootfs.diff.tar':
+      return 'none';
+    case 'application/vnd.oci.image.layer.v1.tar+gzip':
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip':
+    case 'application/vnd.docker.image.rootfs.diff.tar.gzip':
+    case 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip':
+      return 'gzip';
+    case 'application/vnd.oci.image.layer.v1.tar+zstd':
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd':
+    case 'application/vnd.docker.image.rootfs.diff.tar.zstd':
+      return 'zstd';
+    default:
+      return undefined;
+  }
+}
+
+export interface UnpackOptions {
+  mediaType: string;
+  /** Directory to write into; see writer.ts for the modes. */
+  target: string;
+  mode: UnpackMode;
+  /** Overlay mode: unpacked lower layers, topmost first. */
+  lowers?: string[];
+  /** The expected digest of the uncompressed tar (the image config's rootfs.diff_ids entry). */
+  diffId?: string;
+  /** How to name the layer in errors (its blob digest). */
+  name: string;
+}
+
+export interface UnpackResult {
+  diffId: string;
+  /** Bytes of uncompressed tar. */
+  size: number;
+}
+
+/** Feeds the uncompressed bytes of `blob` to `consume`, synchronously as they come. */
+async function decompress(blob: Readable, compression: Compression, consume: (b: Buffer) => void): Promise<void> {
+  const sink = async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) consume(chunk);
+  };
+  if (compression === 'none') return pipeline(blob, sink);
+  if (compression === 'gzip') return pipeline(blob, zlib.createGunzip({ chunkSize: 256 * 1024 }), sink);
+  // fzstd calls back synchronously with each decoded block; it is consumed before the next.
+  return pipeline(blob, async (source: AsyncIterable<Buffer>) => {
+    const d = new Decompress((b) => consume(Buffer.from(b.buffer, b.byteOffset, b.length)));
+    for await (const chunk of source) d.push(chunk);
+    d.push(new Uint8Array(0), true);
+  });
+}
+
+export async function unpackLayer(blob: Readable, opts: UnpackOptions): Promise<UnpackResult> {
+  const compression = compressionOf(opts.mediaType);
+  if (!compression) {
+    blob.destroy();
+    throw new LayerError(`layer ${opts.name}: unsupported layer media type ${opts.mediaType}`);
+  }
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  const writer = new LayerWriter(opts.target, opts.mode, opts.lowers);
+  const reader = new TarReader(writer);
+  try {
+    await decompress(blob, compression, (b) => {
+      hash.update(b);
+      size += b.length;
+      reader.push(b);
+    });
+    reader.end();
+    writer.finish();
+  } catch (e) {
+    writer.abort();
+    const msg = (e as Error).message;
+    if (e instanceof LayerError) throw new LayerError(`layer ${opts.name}: ${msg}`);
+    if (e instanceof TarError) throw new LayerError(`layer ${opts.name}: ${msg}`);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw new LayerError(`layer ${opts.name}: invalid gzip data (${msg})`);
+    // fzstd's errors carry a numeric code.
+    if (compression === 'zstd' && typeof code === 'number') throw new LayerError(`layer ${opts.name}: invalid zstd data (${msg})`);
+    throw e;
+  }
+  const diffId = `sha256:${hash.digest('hex')}`;
+  if (opts.diffId && opts.diffId !== diffId) {
+    throw new LayerError(`layer ${opts.name}: uncompressed content is ${diffId}, not the image's diff_id ${opts.diffId}`);
+  }
+  return { diffId, size };
+}
