@@ -582,7 +582,18 @@ void check_cwd_inside_root() {
   if (buf[0] != '/') fail(ENOENT, "current working directory is outside of the container's root");
 }
 
+void load_seccomp(const Plan* p) {
+  if (!p->seccomp_filter) return;
+  struct sock_fprog prog = {(unsigned short)p->seccomp_len, (struct sock_filter*)p->seccomp_filter};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) != 0)
+    fail(errno, "load seccomp filter");
+}
+
 [[noreturn]] void exec_process(const Plan* p) {
+  // runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
+  // while we still hold it, before the user and capabilities change (the rest of the setup
+  // then runs under the filter, as in runc); with no_new_privs it goes in last, below.
+  if (!p->no_new_privs) load_seccomp(p);
   set_credentials(p);
   umask(p->umask >= 0 ? (mode_t)p->umask : 022);
   if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
@@ -596,12 +607,8 @@ void check_cwd_inside_root() {
     if (fl >= 0) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
   cloexec_from(3 + p->preserve_fds);
-  // seccomp goes last so that the setup above is not filtered.
-  if (p->seccomp_filter) {
-    struct sock_fprog prog = {(unsigned short)p->seccomp_len, (struct sock_filter*)p->seccomp_filter};
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) != 0)
-      fail(errno, "load seccomp filter");
-  }
+  // As late as possible, so that the setup above is not filtered.
+  if (p->no_new_privs) load_seccomp(p);
   unblock_signals();
   execve(g_exe, p->argv, p->envp);
   fail2(errno, "exec ", g_exe);

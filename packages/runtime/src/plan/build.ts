@@ -13,6 +13,7 @@ import type { NativeHook, NativePlan } from './native-plan';
 import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { OpKind } from './native-plan';
 import { rootPropagation } from './mount-options';
+import { seccompPlan } from '../seccomp';
 
 export interface PlanOptions {
   bundle: string;
@@ -89,6 +90,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     caps: capSets(proc.capabilities, opts.warn ?? (() => undefined)),
     lastCap: lastCap(),
     noNewPrivs: !!proc.noNewPrivileges,
+    ...seccompPlan(spec),
     preserveFds: opts.preserveFds ?? 0,
     consoleSocket: opts.consoleSocketFd ?? -1,
     setsid: true,
