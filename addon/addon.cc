@@ -61,10 +61,20 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = sys_fork();
+  // Born in the container's cgroup2 directory when there is one. Any refusal (a kernel
+  // without clone3 or CLONE_INTO_CGROUP, a cgroup we may not enter) is left to stage 1's
+  // write to cgroup.procs, which reports it like any other join failure or skips it when
+  // that is allowed.
+  bool in_cgroup2 = false;
+  pid_t pid = -1;
+  if (st->plan.cgroup_dir >= 0) {
+    pid = sys_fork_into_cgroup(st->plan.cgroup_dir);
+    in_cgroup2 = pid >= 0;
+  }
+  if (!in_cgroup2) pid = sys_fork();
   if (pid == 0) {
     close(sv[0]);
-    run_stage1(&st->plan);
+    run_stage1(&st->plan, in_cgroup2);
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

@@ -665,12 +665,34 @@ void load_seccomp(const Plan* p) {
   exec_process(p);
 }
 
+// Stage 1 enters the container's cgroups before it creates namespaces (a new cgroup namespace
+// is rooted where its creator stands) and before it forks init (children inherit cgroups).
+// Moving a process through cgroup.procs takes the kernel's global threadgroup lock for writing,
+// and the first such write after a quiet spell waits for an RCU grace period (~10 ms). Neither
+// way in here does: clone3 placed us in the cgroup2 directory at birth, and stage 1 is
+// single-threaded, so writing "0" (this thread) to a v1 hierarchy's `tasks` moves all of it.
+void join_cgroups(const Plan* p, bool in_cgroup2) {
+  for (int i = 0; i < p->ncgroup_tasks; i++) {
+    const CgroupTasks& t = p->cgroup_tasks[i];
+    if (write(t.fd, "0", 1) != 1 && !p->cgroup_optional) fail2(errno, "join cgroup ", t.path);
+    close(t.fd);
+  }
+  if (p->cgroup_procs >= 0) {
+    // clone3 could not place us (an old kernel): fall back to the slow way in.
+    if (!in_cgroup2 && write(p->cgroup_procs, "0", 1) != 1 && !p->cgroup_optional)
+      fail2(errno, "join cgroup ", p->cgroup_path);
+    close(p->cgroup_procs);
+  }
+  if (p->cgroup_dir >= 0) close(p->cgroup_dir);
+}
+
 }  // namespace
 
-[[noreturn]] void run_stage1(const Plan* p) {
+[[noreturn]] void run_stage1(const Plan* p, bool in_cgroup2) {
   g_sync = p->sync_fd;
   reset_signal_handlers();
   expect_msg(MSG_GO);
+  join_cgroups(p, in_cgroup2);
   for (int i = 0; i < p->njoins; i++) {
     int fd = open(p->joins[i].path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail2(errno, "open namespace ", p->joins[i].path);

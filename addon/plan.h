@@ -59,6 +59,12 @@ struct Rlimit {
   uint64_t hard;
 };
 
+// A cgroup v1 hierarchy's `tasks` file, opened by the runtime, that stage 1 writes itself into.
+struct CgroupTasks {
+  int fd;
+  const char* path;  // for error messages
+};
+
 struct Sysctl {
   const char* path;   // /proc/sys/... (container view)
   const char* value;
@@ -71,6 +77,14 @@ struct Plan {
   int unshare_flags;     // CLONE_NEW* to create, CLONE_NEWUSER excluded
   int new_user;          // unshare a user namespace; the parent writes the id maps
   const char* timens_offsets;  // written to /proc/self/timens_offsets when a time namespace is new (or NULL)
+  // The container's cgroups, which stage 1 enters itself before anything else (child.cc
+  // join_cgroups). Every fd here is the runtime's, open across clone and closed by stage 1.
+  int cgroup_dir;              // cgroup2 directory: stage 1 is cloned straight into it (CLONE_INTO_CGROUP), or -1
+  int cgroup_procs;            // its cgroup.procs, written instead when clone3 could not do that, or -1
+  const char* cgroup_path;     // the cgroup2 directory's path, for error messages
+  CgroupTasks* cgroup_tasks;   // v1 hierarchies
+  int ncgroup_tasks;
+  int cgroup_optional;         // rootless: a cgroup we may not enter is skipped, as runc does
 
   // Stage 2 (init): the container.
   int setup_rootfs;      // 0 for exec into an existing container (not used yet)

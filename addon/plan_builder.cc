@@ -130,6 +130,15 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   p.unshare_flags = (int)r.Int(o, "unshareFlags");
   p.new_user = (int)r.Int(o, "newUser");
   p.timens_offsets = r.Str(o, "timensOffsets");
+  p.cgroup_dir = (int)r.Int(o, "cgroupDir", -1);
+  p.cgroup_procs = (int)r.Int(o, "cgroupProcs", -1);
+  p.cgroup_path = r.Str(o, "cgroupPath");
+  Napi::Array tasks = r.Arr(o, "cgroupTasks");
+  for (uint32_t i = 0; i < tasks.Length(); i++) {
+    Napi::Object t = r.Elem(tasks, i, "cgroupTasks");
+    st->cgroup_tasks.push_back(CgroupTasks{(int)r.Int(t, "fd", -1), r.Str(t, "path", false)});
+  }
+  p.cgroup_optional = (int)r.Int(o, "cgroupOptional");
 
   p.setup_rootfs = 1;
   p.rootfs = r.Str(o, "rootfs", false);
@@ -219,6 +228,8 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   // Point the plan at the vectors only once they are complete (no more reallocation).
   p.joins = st->joins.data();
   p.njoins = (int)st->joins.size();
+  p.cgroup_tasks = st->cgroup_tasks.data();
+  p.ncgroup_tasks = (int)st->cgroup_tasks.size();
   p.ops = st->ops.data();
   p.nops = (int)st->ops.size();
   p.sysctls = st->sysctls.data();

@@ -20,6 +20,7 @@ struct PlanStorage {
   std::deque<std::vector<char*>> string_arrays;
   std::deque<std::vector<const char*>> const_arrays;
   std::vector<JoinNs> joins;
+  std::vector<CgroupTasks> cgroup_tasks;
   std::vector<MountOp> ops;
   std::vector<Hook> create_hooks, start_hooks;
   std::vector<Rlimit> rlimits;

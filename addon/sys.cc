@@ -5,8 +5,10 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -79,6 +81,17 @@ pid_t sys_fork() {
   // clone(SIGCHLD) behaves like fork() but skips glibc's fork bookkeeping, which is not safe
   // to run in a child of a multi-threaded process.
   return (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+}
+
+pid_t sys_fork_into_cgroup(int cgroup_dir_fd) {
+  // CLONE_INTO_CGROUP (Linux 5.7) places the child at birth: no migration, so none of the
+  // global lock that moving a process through cgroup.procs takes (see child.cc join_cgroups).
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgroup_dir_fd;
+  return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }
 
 pid_t sys_clone_parent() {

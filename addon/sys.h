@@ -28,6 +28,7 @@ int sys_pivot_root(const char* new_root, const char* put_old);
 int sys_close_range_cloexec(unsigned first);
 int sys_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 pid_t sys_fork();                     // fork without glibc's atfork handlers
+pid_t sys_fork_into_cgroup(int cgroup_dir_fd);  // the same, born in a cgroup2 directory (clone3)
 pid_t sys_clone_parent();             // a sibling: the new process's parent is our parent
 
 // Open `path` (relative to the rootfs) below rootfd, never leaving it. O_PATH|O_CLOEXEC.

@@ -69,6 +69,11 @@ export interface CgroupManager {
   apply(resources: LinuxResources | undefined, opts?: ApplyOptions): void;
   /** Write pid to cgroup.procs in every hierarchy. */
   join(pid: number): void;
+  /**
+   * The directories a new process enters: the cgroup2 one (v2, or hybrid's unified) and the
+   * v1 hierarchies'. The addon's first child enters them itself (see cgroups/entry.ts).
+   */
+  entryDirs(): { v2?: string; v1: string[] };
   /** Every pid in the container's cgroup, sub-cgroups included. */
   pids(): number[];
   /** kill(2) every pid; used by `kill --all` and `delete`. */

@@ -111,6 +111,16 @@ export class V1Manager implements CgroupManager {
     }
   }
 
+  entryDirs(): { v2?: string; v1: string[] } {
+    const out: { v2?: string; v1: string[] } = { v1: [] };
+    for (const [key, dir] of Object.entries(this.dirs)) {
+      if (this.skipped.has(key)) continue;
+      if (key === '') out.v2 = dir;
+      else out.v1.push(dir);
+    }
+    return out;
+  }
+
   pids(): number[] {
     const d = this.primary();
     return d ? pidsUnder(d) : [];

@@ -130,6 +130,10 @@ export class V2Manager implements CgroupManager {
     }
   }
 
+  entryDirs(): { v2?: string; v1: string[] } {
+    return this.skipped ? { v1: [] } : { v2: this.dir, v1: [] };
+  }
+
   pids(): number[] {
     return pidsUnder(this.dir);
   }

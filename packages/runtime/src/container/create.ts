@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readConfigFile, SpecError, type Spec } from '@tsrun/spec';
 import { CgroupManager, cgroupManagerFor } from '../cgroups';
+import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { native } from '../native';
@@ -78,6 +79,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
   };
   let cgroup: CgroupManager | undefined;
   let launch: Launch | undefined;
+  let entry: CgroupEntry | undefined;
   let consoleFd = -1;
   try {
     ctx.store.save(rec);
@@ -105,9 +107,9 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
       cgroups: cgroupView(cgroup),
       warn: (m) => ctx.log.warn(m),
     });
-    const cg = cgroup;
-    launch = Launch.run(plan, {
-      joinCgroup: (pid) => cg.join(pid),
+    // Stage 1 enters the cgroups by itself (cgroups/entry.ts).
+    entry = openCgroupEntry(cgroup, ctx.rootless);
+    launch = Launch.run({ ...plan, ...entry.plan }, {
       mapUser: (pid) => {
         fs.writeFileSync(`/proc/${pid}/uid_map`, idMapText(spec.linux?.uidMappings));
         fs.writeFileSync(`/proc/${pid}/gid_map`, idMapText(spec.linux?.gidMappings));
@@ -140,6 +142,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     ctx.store.remove(id);
     throw e;
   } finally {
+    entry?.close();
     if (consoleFd >= 0) fs.closeSync(consoleFd);
     lock.release();
   }

@@ -10,8 +10,11 @@ import type { NativePlan } from '../plan/native-plan';
 import { Msg, receive, send } from './protocol';
 
 export interface LaunchSteps {
-  /** Stage 1 exists and has not created namespaces yet: put it in the container's cgroup. */
-  joinCgroup(stage1Pid: number): void;
+  /**
+   * Stage 1 exists and has not created namespaces yet: put it in the container's cgroup.
+   * Not needed when the plan carries the cgroups for stage 1 to enter itself (cgroups/entry.ts).
+   */
+  joinCgroup?(stage1Pid: number): void;
   /** Stage 1 made its user namespace: write uid_map/gid_map for it. */
   mapUser(stage1Pid: number): void;
   /** Init exists (not yet running any setup). */
@@ -45,7 +48,7 @@ export class Launch {
   }
 
   private converse(steps: LaunchSteps): void {
-    steps.joinCgroup(this.stage1Pid);
+    steps.joinCgroup?.(this.stage1Pid);
     send(this.fd, Msg.Go);
     for (;;) {
       const m = receive(this.fd);

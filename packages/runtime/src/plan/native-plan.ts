@@ -45,6 +45,12 @@ export interface NativePlan {
   unshareFlags: number;
   newUser: boolean;
   timensOffsets?: string;
+  /** The container's cgroups, entered by the first child itself: see cgroups/entry.ts. */
+  cgroupDir?: number;
+  cgroupProcs?: number;
+  cgroupPath?: string;
+  cgroupTasks?: { fd: number; path: string }[];
+  cgroupOptional?: boolean;
 
   rootfs: string;
   rootPropagation: number;
