@@ -19,3 +19,7 @@ export * from './store';
 export { loadImages, importLayout, importDockerArchive, type LoadedImage } from './transfer/import';
 export { exportToPath, exportToStream, EXPORT_FORMATS, type ExportFormat, type ExportItem } from './transfer/export';
 export { importRootfs, applyChange, type ImportOptions } from './transfer/rootfs';
+export { unpackLayer, compressionOf, LayerError, type UnpackOptions, type UnpackResult } from './layers/unpack';
+export { LayerCache, type CachedLayer, type LayerSource } from './layers/cache';
+export { makeBundle, removeBundle, readBundleInfo, BundleError, type BundleInfo, type BundleOptions } from './bundle/make';
+export { runtimeConfig } from './bundle/config';

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { RuntimeError } from '../errors';
 import { CGROUP_COMMANDS } from './cgroup-commands';
 import { context } from './main';
+import { IMAGE_COMMANDS } from './image-commands';
 import type { CommandSpec, FlagSpec, Parsed } from './parse';
 
 const CREATE_FLAGS: FlagSpec[] = [
@@ -110,6 +111,7 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   ...CGROUP_COMMANDS,
+  ...IMAGE_COMMANDS,
   {
     name: 'list',
     aliases: ['ls'],
