@@ -35,7 +35,7 @@ export function parseFlags(argv: string[], flags: FlagSpec[], where: string): { 
     string: flags.filter((f) => f.type !== 'boolean').map((f) => f.name),
     array: flags.filter((f) => f.type === 'strings').map((f) => f.name),
     alias: Object.fromEntries(flags.filter((f) => f.alias).map((f) => [f.name, [f.alias!]])),
-    configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': false, 'greedy-arrays': false },
+    configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': true, 'greedy-arrays': false },
   });
   const known = new Set(flags.flatMap((f) => (f.alias ? [f.name, f.alias] : [f.name])));
   for (const key of Object.keys(out)) {
@@ -47,6 +47,7 @@ export function parseFlags(argv: string[], flags: FlagSpec[], where: string): { 
     let v = out[f.name] as string | boolean | string[] | undefined;
     if (v === undefined) v = f.default;
     if (f.type === 'strings') v = v === undefined ? [] : ([] as unknown[]).concat(v).map(String);
+    else if (Array.isArray(v)) v = v[v.length - 1]; // a repeated single-valued flag: the last wins
     if (f.type === 'string' && typeof v === 'boolean') throw new StoreError(`${where}: flag needs an argument: --${f.name}`, 125);
     if (f.choices && typeof v === 'string' && !f.choices.includes(v)) {
       throw new StoreError(`${where}: invalid value ${JSON.stringify(v)} for --${f.name}: want one of ${f.choices.join(', ')}`, 125);

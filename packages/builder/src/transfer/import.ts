@@ -76,7 +76,7 @@ async function copyBlob(store: ImageStore, tree: SourceTree, name: string, expec
   if (store.hasBlob(expect.digest)) return;
   const known = tree.known(name);
   if (known) {
-    if (known.digest !== expect.digest) throw new DigestMismatchError(expect.digest, known.digest, tree.describe(name).replace(/^archive member /, 'blob'));
+    if (known.digest !== expect.digest) throw new DigestMismatchError(expect.digest, known.digest);
     if (expect.size !== undefined && expect.size !== known.size) throw new StoreError(`blob ${expect.digest} has size ${known.size}, its descriptor says ${expect.size}`);
     store.commitFile(known.file, expect.digest);
     return;
