@@ -1,7 +1,7 @@
 /**
  * Device cgroup rules. On v1 they are written to devices.deny/devices.allow; on v2 the kernel
- * needs an eBPF program (BPF_CGROUP_DEVICE), which the native addon will load: the v2 driver
- * accepts and ignores `devices` until then (see v2DeviceRulesUnsupported).
+ * needs an eBPF program (BPF_CGROUP_DEVICE), generated from the same rule list in
+ * bpf-devices.ts and loaded by the addon.
  */
 import { CgroupError, LinuxDeviceCgroup, LinuxResources } from './types';
 
@@ -56,10 +56,8 @@ export function v1DeviceWrites(rules: LinuxDeviceCgroup[]): [string, string][] {
 }
 
 /**
- * True when `resources.devices` asks for a restriction that the v2 driver does not enforce yet
- * (any deny rule: without an eBPF device program, a v2 cgroup allows every device). The v2
- * driver itself accepts and ignores `devices`; callers decide whether to warn or refuse, and the
- * eBPF loader should be fed effectiveDeviceRules(...).
+ * True when `resources.devices` asks for a restriction (any deny rule): on v2 that needs the
+ * eBPF device program, so a v2 host that cannot load one must refuse rather than allow all.
  */
 export function v2DeviceRulesUnsupported(resources: LinuxResources | undefined): boolean {
   return (resources?.devices ?? []).some((r) => !r.allow);

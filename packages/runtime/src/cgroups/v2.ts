@@ -8,6 +8,8 @@ import { CgroupIO, fsIO, mkdirAll, PERMISSION_CODES, pidsUnder, tryRead } from '
 import { freezeV2, isFrozenV2, thawV2 } from './freezer';
 import { destroyDirs, signalAllFrozen, SIGKILL } from './lifecycle';
 import { applyV2 } from './resources-v2';
+import { installDeviceFilter } from './bpf-devices';
+import { effectiveDeviceRules } from './devices';
 import { Json, statsV2 } from './stats';
 import { ApplyOptions, CgroupError, CgroupManager, CgroupMountSource, LinuxResources, SavedCgroup } from './types';
 
@@ -85,8 +87,8 @@ export class V2Manager implements CgroupManager {
     return new Set((tryRead(this.dir, 'cgroup.controllers') ?? '').split(/\s+/).filter(Boolean));
   }
 
-  /** `devices` is accepted and ignored here: see v2DeviceRulesUnsupported in devices.ts. */
-  apply(resources: LinuxResources | undefined, _opts: ApplyOptions = {}): void {
+  /** Device rules become an eBPF program on the cgroup (bpf-devices.ts), as runc does. */
+  apply(resources: LinuxResources | undefined, opts: ApplyOptions = {}): void {
     if (this.skipped) {
       if (needsControllers(resources)) {
         throw new CgroupError(`cgroup: cannot set limits: container could not create its cgroup ${this.dir} (rootless without a delegated cgroup)`);
@@ -95,6 +97,14 @@ export class V2Manager implements CgroupManager {
     }
     const controllers = this.controllers();
     applyV2(resources, this.dir, this.controllerAwareIO(controllers), controllers);
+    if (opts.initial || resources?.devices !== undefined) {
+      try {
+        installDeviceFilter(this.dir, effectiveDeviceRules(resources?.devices, opts.extraDeviceRules));
+      } catch (e) {
+        // Rootless callers cannot load BPF programs; runc ignores that too.
+        if (!(this.rootless && (e as CgroupError).code === 'EPERM')) throw e;
+      }
+    }
   }
 
   /**
