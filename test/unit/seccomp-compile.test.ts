@@ -6,7 +6,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { LinuxSeccomp } from '../../packages/spec/src';
+import { defaultSeccomp, type LinuxSeccomp } from '../../packages/spec/src';
 import { compileSeccomp } from '../../packages/runtime/src/seccomp';
 import { AUDIT, RET, runFilter } from '../helpers/bpf';
 
@@ -250,6 +250,51 @@ describe('program shape', () => {
     const args = [{ index: 0, value: 1, op: 'SCMP_CMP_GT' as const }];
     const syscalls = Array.from({ length: 1000 }, (_, i) => ({ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' as const, errnoRet: i + 2, args: [...args, { index: 1, value: i, op: 'SCMP_CMP_EQ' as const }] }));
     expect(() => filterOf({ defaultAction: 'SCMP_ACT_ALLOW', syscalls })).toThrow(/more than the kernel's limit of 4096/);
+  });
+});
+
+describe("the default profile (Docker's, as `tsrun spec` writes it)", () => {
+  const f = filterOf(defaultSeccomp('x64'));
+  const CLONE_NEWNS = 0x20000;
+  const CLONE_NEWUSER = 0x10000000;
+  const THREAD_FLAGS = 0x3d0f00; // what glibc's pthread_create passes
+
+  it('is small: a binary search, not a list', () => {
+    // Three architectures, ~330 allowed syscalls each.
+    expect(f.length / 8).toBeLessThan(400);
+  });
+
+  it('allows ordinary syscalls on x86_64, i386 and x32', () => {
+    for (const nr of [NR.read, NR.mkdir, 1, 2, 3, 59 /* execve */, 231 /* exit_group */, 158 /* arch_prctl */]) {
+      expect(x64(f, nr)).toBe(RET.ALLOW);
+    }
+    expect(runFilter(f, { arch: AUDIT.I386, nr: I386.mkdir })).toBe(RET.ALLOW);
+    expect(x64(f, X32 + NR.read)).toBe(RET.ALLOW);
+  });
+
+  it('denies namespace and mount syscalls with EPERM, clone3 with ENOSYS, newer syscalls with ENOSYS', () => {
+    expect(x64(f, NR.unshare)).toBe(RET.ERRNO(1));
+    expect(x64(f, NR.mount)).toBe(RET.ERRNO(1));
+    expect(x64(f, 161 /* chroot */)).toBe(RET.ERRNO(1));
+    expect(x64(f, NR.clone3)).toBe(RET.ERRNO(38));
+    expect(x64(f, 1000)).toBe(RET.ERRNO(38));
+  });
+
+  it('clone without namespace flags only; socket but not AF_VSOCK; personality for a few values', () => {
+    expect(x64(f, NR.clone, THREAD_FLAGS)).toBe(RET.ALLOW);
+    expect(x64(f, NR.clone, 17 /* SIGCHLD: fork */)).toBe(RET.ALLOW);
+    expect(x64(f, NR.clone, 17 | CLONE_NEWNS)).toBe(RET.ERRNO(1));
+    expect(x64(f, NR.clone, 17 | CLONE_NEWUSER)).toBe(RET.ERRNO(1));
+    expect(x64(f, NR.socket, 2 /* AF_INET */)).toBe(RET.ALLOW);
+    expect(x64(f, NR.socket, 40 /* AF_VSOCK */)).toBe(RET.ERRNO(1));
+    for (const p of [0, 8, 0x20000, 0x20008, 0xffffffff]) expect(x64(f, NR.personality, p)).toBe(RET.ALLOW);
+    expect(x64(f, NR.personality, 0x40000 /* READ_IMPLIES_EXEC */)).toBe(RET.ERRNO(1));
+  });
+
+  it('compiles for aarch64 too', () => {
+    const a = filterOf(defaultSeccomp('arm64'), 'arm64');
+    expect(runFilter(a, { arch: AUDIT.AARCH64, nr: ARM64.mkdirat })).toBe(RET.ALLOW);
+    expect(runFilter(a, { arch: AUDIT.AARCH64, nr: ARM64.unshare })).toBe(RET.ERRNO(1));
   });
 });
 

@@ -1,10 +1,12 @@
 /**
  * The starter config.json that `tsrun spec` writes: byte-for-byte what `runc spec` (runc 1.1.5)
  * writes, so docs, scripts and habits made for runc carry over — except ociVersion, which is
- * the spec version we implement (runc 1.1 writes "1.0.2-dev").
+ * the spec version we implement (runc 1.1 writes "1.0.2-dev"), and linux.seccomp, Docker's
+ * default profile, which runc leaves out.
  *
  * Key order matters: specJSON() keeps insertion order, and it is runc's (Go struct field) order.
  */
+import { defaultSeccomp } from './default-seccomp';
 import { OCI_VERSION, type Mount, type Spec } from './runtime-types';
 
 export interface DefaultSpecOptions {
@@ -49,6 +51,8 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): Spec {
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      // Not in `runc spec`: Docker's default profile (see default-seccomp.ts).
+      seccomp: defaultSeccomp(),
       maskedPaths: [
         '/proc/acpi',
         '/proc/asound',
@@ -82,6 +86,7 @@ function toRootless(spec: Spec): Spec {
     uidMappings: [{ containerID: 0, hostID: uid, size: 1 }],
     gidMappings: [{ containerID: 0, hostID: gid, size: 1 }],
     namespaces,
+    seccomp: linux.seccomp,
     maskedPaths: linux.maskedPaths,
     readonlyPaths: linux.readonlyPaths,
   };

@@ -10,6 +10,7 @@ import type * as V from './validate';
 export * from './runtime-types';
 export * from './image-types';
 export { defaultSpec, specJSON, type DefaultSpecOptions } from './defaults';
+export { defaultSeccomp } from './default-seccomp';
 export { SpecError, type SpecErrorKind } from './errors';
 export { formatProblems, type Problem } from './problems';
 export type { ImageKind } from './validate';

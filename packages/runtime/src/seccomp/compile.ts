@@ -154,9 +154,16 @@ class Codegen {
       if (segs.length && segs[segs.length - 1].target === target) return;
       segs.push({ start, target });
     };
+    // Numbers no syscall of this architecture has (holes in the table, never filled) may share
+    // the outcome of the range before them: that makes fewer ranges, and the kernel answers
+    // ENOSYS for them whatever the filter allows.
+    const unused = (from: number, to: number) => {
+      for (let n = from; n < to; n++) if (arch.table.names[n - arch.table.base] !== null) return false;
+      return to - arch.table.base <= arch.table.names.length;
+    };
     let next = 0;
     for (const nr of [...byNr.keys()].sort((x, y) => x - y)) {
-      if (nr > next) add(next, dflt);
+      if (nr > next && !(segs.length && unused(next, nr))) add(next, dflt);
       const rules = byNr.get(nr)!;
       // libseccomp: an unconditional rule makes the other rules of its syscall moot.
       const always = rules.find((r) => r.conditions.length === 0);
