@@ -389,4 +389,32 @@ describe('crash safety', () => {
     expectConsistent();
     expect(inspect(sb, 'big:1').RootFS.Layers).toHaveLength(2);
   });
+
+  it('gc during a load waits for it: the new image survives whole', async () => {
+    importBusybox('bb:1');
+    const archive = bigArchive();
+    const ingest = path.join(sb.root, 'ingest');
+    const load = spawn(process.execPath, [TSBUILD, 'load', '-i', archive], { env: { ...process.env, TSBUILD_ROOT: sb.root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    load.stdout.on('data', (d) => (out += d));
+    const loaded = new Promise<number | null>((resolve) => load.on('exit', (code) => resolve(code)));
+    while (fs.readdirSync(ingest).length === 0 && load.exitCode === null) await new Promise((r) => setTimeout(r, 1));
+    const gc = spawn(process.execPath, [TSBUILD, 'gc'], { env: { ...process.env, TSBUILD_ROOT: sb.root }, stdio: 'ignore' });
+    const collected = new Promise<number | null>((resolve) => gc.on('exit', (code) => resolve(code)));
+    expect(await loaded).toBe(0);
+    expect(await collected).toBe(0);
+    expect(out).toBe('Loaded image: big:1\n');
+    expectConsistent();
+    expect(inspect(sb, 'big:1').RootFS.Layers).toHaveLength(2);
+  });
+
+  it('concurrent tag commands lose no update of index.json', async () => {
+    importBusybox('bb:1');
+    const runs = Array.from({ length: 8 }, (_, i) =>
+      new Promise<number | null>((resolve) => spawn(process.execPath, [TSBUILD, 'tag', 'bb:1', `t:${i}`], { env: { ...process.env, TSBUILD_ROOT: sb.root }, stdio: 'ignore' }).on('exit', resolve)),
+    );
+    expect(await Promise.all(runs)).toEqual(Array(8).fill(0));
+    const tags = lines(ok(sb.tsbuild(['images', '--format', 'json'])).stdout).map((l) => `${JSON.parse(l).Repository}:${JSON.parse(l).Tag}`);
+    expect(tags.sort()).toEqual(['bb:1', ...Array.from({ length: 8 }, (_, i) => `t:${i}`)].sort());
+  });
 });
