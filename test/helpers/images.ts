@@ -9,6 +9,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { buildRootfs } from './runtime';
 
 export const TSBUILD = path.resolve(__dirname, '../../packages/builder/bin/tsbuild');
@@ -129,19 +130,27 @@ export class LayoutWriter {
   json(mediaType: string, doc: unknown): Desc {
     return this.blob(mediaType, JSON.stringify(doc));
   }
-  /** An image of the given layer tarballs; returns the manifest descriptor. */
-  image(layers: string[], platform: { os: string; architecture: string; variant?: string }, exec: Record<string, unknown> = {}): Desc {
-    const layerDescs = layers.map((f) => this.blob('application/vnd.oci.image.layer.v1.tar', fs.readFileSync(f)));
-    const config = this.json('application/vnd.oci.image.config.v1+json', {
+  /**
+   * An image of the given layer tarballs; returns the manifest descriptor. `docker` writes
+   * Docker's v2 schema 2 media types with gzipped layers, as registries and docker do.
+   */
+  image(layers: string[], platform: { os: string; architecture: string; variant?: string }, exec: Record<string, unknown> = {}, docker = false): Desc {
+    const layerDescs = layers.map((f) => {
+      const tar = fs.readFileSync(f);
+      return docker ? this.blob('application/vnd.docker.image.rootfs.diff.tar.gzip', zlib.gzipSync(tar)) : this.blob('application/vnd.oci.image.layer.v1.tar', tar);
+    });
+    const config = this.json(docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json', {
       created: '2024-01-02T03:04:05Z',
       ...platform,
       config: exec,
-      rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) },
+      rootfs: { type: 'layers', diff_ids: layers.map((f) => fileDigest(f)) },
     });
-    return this.json('application/vnd.oci.image.manifest.v1+json', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: layerDescs });
+    const mediaType = docker ? 'application/vnd.docker.distribution.manifest.v2+json' : 'application/vnd.oci.image.manifest.v1+json';
+    return this.json(mediaType, { schemaVersion: 2, mediaType, config, layers: layerDescs });
   }
-  index(manifests: Desc[]): Desc {
-    return this.json('application/vnd.oci.image.index.v1+json', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+  index(manifests: Desc[], docker = false): Desc {
+    const mediaType = docker ? 'application/vnd.docker.distribution.manifest.list.v2+json' : 'application/vnd.oci.image.index.v1+json';
+    return this.json(mediaType, { schemaVersion: 2, mediaType, manifests });
   }
   tag(d: Desc, name?: string): void {
     this.entries.push(name ? { ...d, annotations: { 'org.opencontainers.image.ref.name': name } } : d);

@@ -217,6 +217,44 @@ describe('multi-platform indexes', () => {
   });
 });
 
+describe("Docker's media types", () => {
+  it('reads a Docker manifest list of v2 manifests with gzip layers, and saves it as a docker archive', () => {
+    const w = new LayoutWriter(sb.path('docker-layout'));
+    const host = w.image([busyboxTar()], HOST, { Cmd: ['/bin/echo', 'docker'] }, true);
+    const arm = w.image([makeTar(sb.dir, { 'x.txt': 'arm' }, sb.path('arm.tar'))], { os: 'linux', architecture: 'arm64' }, {}, true);
+    const list = w.index([{ ...arm, platform: { os: 'linux', architecture: 'arm64' } }, { ...host, platform: HOST }], true);
+    w.tag(list, 'docker.io/me/dock:1');
+    w.finish();
+    ok(sb.tsbuild(['load', '-i', w.dir]));
+    const img = inspect(sb, 'me/dock:1');
+    expect(img.Digest).toBe(list.digest);
+    expect(img.ManifestDigest).toBe(host.digest);
+    expect(img.Config.Cmd).toEqual(['/bin/echo', 'docker']);
+    expect(img.Manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+    expect(img.RootFS.Layers).toEqual([fileDigest(busyboxTar())]);
+    // docker archives hold uncompressed layers: the gzip layer is decompressed on the way out
+    ok(sb.tsbuild(['save', '-o', sb.path('d.tar'), 'me/dock:1']));
+    const other = sb.path('other');
+    ok(sb.tsbuild(['load', '-i', sb.path('d.tar')], { root: other }));
+    const back = inspect(sb, 'me/dock:1', [], other);
+    expect(back.Id).toBe(img.Id);
+    expect(back.Manifest.layers.map((l) => l.digest)).toEqual([fileDigest(busyboxTar())]);
+    expect(fs.readdirSync(path.join(sb.root, 'ingest'))).toEqual([]);
+  });
+
+  it('lists an image of another architecture by its first platform', () => {
+    const w = new LayoutWriter(sb.path('arm-layout'));
+    const arm = w.image([makeTar(sb.dir, { 'x.txt': 'arm' }, sb.path('arm.tar'))], { os: 'linux', architecture: 'arm64' });
+    w.tag(w.index([{ ...arm, platform: { os: 'linux', architecture: 'arm64' } }]), 'armonly:1');
+    w.finish();
+    ok(sb.tsbuild(['load', '-i', w.dir]));
+    const r = ok(sb.tsbuild(['images', '--format', 'json']));
+    expect(r.stderr).toBe('');
+    expect(lines(r.stdout).map((l) => JSON.parse(l).Repository)).toEqual(['armonly']);
+    expect(inspect(sb, 'armonly:1', ['--platform', 'linux/arm64']).Architecture).toBe('arm64');
+  });
+});
+
 describe('digest verification', () => {
   function flipByte(file: string, at: number): void {
     const fd = fs.openSync(file, 'r+');

@@ -47,7 +47,7 @@ function rows(store: ImageStore, filter?: string): Row[] {
     }
     let image: ResolvedImage;
     try {
-      image = store.describe(e.descriptor);
+      image = store.describeAny(e.descriptor);
     } catch (err) {
       ctx.err(`warning: ${e.name ?? e.descriptor.digest}: ${(err as Error).message}\n`);
       continue;
@@ -210,7 +210,7 @@ function exportItems(store: ImageStore, names: string[]) {
   for (const name of names) {
     const entries = store.find(name);
     const ref = tryParseReference(name);
-    const image = store.describe(entries[0].descriptor);
+    const image = store.describeAny(entries[0].descriptor);
     const byTag = ref && !ref.digest && entries.every((e) => e.reference);
     const tags = byTag ? [formatReference(ref!)] : entries.filter((e) => e.reference).map((e) => formatReference(e.reference!));
     const same = items.find((i) => i.image.top.digest === image.top.digest);

@@ -415,6 +415,21 @@ export class ImageStore {
     return { top, names, manifestDescriptor: descriptor, manifest, configDescriptor: manifest.config, config, layers: manifest.layers, id: manifest.config.digest };
   }
 
+  /**
+   * describe() for this host's platform, else for the first platform an index offers (an
+   * image of another architecture is still listed and exported, just not run here).
+   */
+  describeAny(top: Descriptor): ResolvedImage {
+    try {
+      return this.describe(top);
+    } catch (e) {
+      const doc = this.readJSON<Index>(top.digest);
+      const first = documentKind(doc) === 'index' ? doc.manifests?.find((m) => m.platform)?.platform : undefined;
+      if (!first) throw e;
+      return this.describe(top, first);
+    }
+  }
+
   /** The image ID (config digest) of an entry, or undefined when it cannot be read. */
   private idOf(top: Descriptor, platform: Platform): string | undefined {
     try {
