@@ -7,6 +7,7 @@
         "addon/plan_builder.cc",
         "addon/child.cc",
         "addon/sys.cc",
+        "addon/tree_copy.cc",
         "addon/fsops.cc",
         "addon/cgroup_sys.cc"
       ],

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
 #include <sched.h>
@@ -39,6 +40,7 @@
 
 #include "proto.h"
 #include "sys.h"
+#include "tree_copy.h"
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -267,6 +269,13 @@ void do_mount_op(int rootfd, const MountOp& op) {
     if (ofd >= 0) close(ofd);
   }
   int tfd = ensure_path(rootfd, op.target, op.file_target || op.kind == OP_MKNOD);
+  // tmpcopyup: hold the directory the mount is about to cover; it stays readable through
+  // this fd once covered, and its contents are copied into the new mount below.
+  int covered = -1;
+  if (op.copy_up) {
+    covered = sys_openat2(rootfd, op.target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    if (covered < 0) fail2(errno, "open ", op.target, " to copy up");
+  }
   fd_path(target, tfd);
   const char* src = op.source && *op.source ? op.source : op.fstype;
   if (op.kind == OP_MKNOD) {
@@ -283,6 +292,14 @@ void do_mount_op(int rootfd, const MountOp& op) {
     fd_path(target, tfd);
     if (chmod(target.c_str(), old_mode) != 0) fail2(errno, "chmod ", op.target);
     close(tfd);
+  }
+  if (covered >= 0) {
+    int top = sys_openat2(rootfd, op.target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    if (top < 0) fail2(errno, "open ", op.target, " to copy up");
+    char entry[256];
+    if (copy_tree(covered, top, entry, sizeof entry) != 0) fail2(errno, "copy up ", op.target, ": ", entry);
+    close(top);
+    close(covered);
   }
   if (!op.remount && !op.npropagation) return;
   // Reopen: the new mount now covers the path, and flags apply to it, not to what it hides.

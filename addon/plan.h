@@ -44,6 +44,7 @@ struct MountOp {
   gid_t gid;
   int bind_device;        // OP_MKNOD: bind-mount `source` instead of mknod (user namespaces)
   int copy_mode;          // OP_MOUNT: give the new mount's root the mode of the directory it covers (runc's tmpfs)
+  int copy_up;            // OP_MOUNT: copy what the new mount covers into it (tmpcopyup)
 };
 
 struct Hook {

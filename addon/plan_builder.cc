@@ -165,6 +165,7 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
     op.gid = (gid_t)r.Int(m, "gid");
     op.bind_device = (int)r.Int(m, "bindDevice");
     op.copy_mode = (int)r.Int(m, "copyMode");
+    op.copy_up = (int)r.Int(m, "copyUp");
     st->ops.push_back(op);
   }
   p.no_pivot = (int)r.Int(o, "noPivot");

@@ -4,7 +4,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { MountInfo, ok, parseMountinfo, readIf, Sandbox, Spec, useSandbox } from '../helpers/runtime';
+import { itTsrun, MountInfo, ok, parseMountinfo, readIf, Sandbox, Spec, useSandbox } from '../helpers/runtime';
 
 const sb = useSandbox();
 
@@ -286,6 +286,45 @@ describe('rootfs', () => {
     // The mount points were made in the rootfs.
     expect(fs.statSync(path.join(rootfs, 'new/deep/dir')).isDirectory()).toBe(true);
     expect(fs.statSync(path.join(rootfs, 'new/deep/file')).isFile()).toBe(true);
+  });
+
+  it('tmpcopyup fills a tmpfs with what it covers (files, dirs, symlinks, modes, owners); the rootfs is untouched', () => {
+    const rootfs = sb.privateRootfs();
+    const etc = path.join(rootfs, 'opt/seed');
+    fs.mkdirSync(path.join(etc, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(etc, 'a'), 'alpha\n', { mode: 0o604 });
+    fs.chownSync(path.join(etc, 'a'), 1234, 5678);
+    fs.writeFileSync(path.join(etc, 'sub/b'), 'beta\n');
+    fs.chmodSync(path.join(etc, 'sub'), 0o711);
+    fs.symlinkSync('../a', path.join(etc, 'sub/link'));
+    // A symlink pointing out of the rootfs is copied as a link, never followed.
+    fs.symlinkSync('/etc/shadow', path.join(etc, 'escape'));
+    const out = inside(
+      ['sh', '-c', [
+        'cat /opt/seed/a /opt/seed/sub/b /opt/seed/sub/link 2>&1',
+        'stat -c "%a %u:%g" /opt/seed/a /opt/seed/sub',
+        'readlink /opt/seed/escape; readlink /opt/seed/sub/link',
+        'echo new > /opt/seed/sub/b && cat /opt/seed/sub/b',
+        'grep " /opt/seed " /proc/self/mountinfo | cut -d" " -f9',
+      ].join('; ')],
+      (s) => {
+        s.root = { path: rootfs, readonly: true };
+        s.mounts.push({ destination: '/opt/seed', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'tmpcopyup'] });
+      },
+    );
+    expect(out).toBe('alpha\nbeta\nalpha\n604 1234:5678\n711 0:0\n/etc/shadow\n../a\nnew\ntmpfs\n');
+    // The copy went into the tmpfs: the rootfs keeps its own contents.
+    expect(fs.readFileSync(path.join(etc, 'sub/b'), 'utf8')).toBe('beta\n');
+  });
+
+  itTsrun('tmpcopyup on a mount that is not tmpfs is refused with a one-line error', () => {
+    const dir = sb.mkdir('copyup-src');
+    const r = sb.run(sb.id('cu'), sb.bundle(['true'], (s) => {
+      s.mounts.push({ destination: '/mnt', type: 'bind', source: dir, options: ['rbind', 'tmpcopyup'] });
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/tmpcopyup on \/mnt: only tmpfs mounts can copy up/);
   });
 
   it('tmpfs options (mode, size) are applied', () => {

@@ -52,7 +52,7 @@ const PROPAGATION: Record<string, number> = {
 };
 
 /** Options that runc and crun define beyond mount(8) and that we do not implement yet. */
-const UNSUPPORTED = new Set(['tmpcopyup', 'idmap', 'ridmap', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev',
+const UNSUPPORTED = new Set(['idmap', 'ridmap', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev',
   'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime',
   'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow', 'copy-symlink', 'src-nofollow']);
 
@@ -60,15 +60,20 @@ export interface ParsedOptions {
   flags: number;
   propagation: number[];
   data: string;
+  /** tmpcopyup (runc's extension): fill a new tmpfs with what it covers. */
+  copyUp: boolean;
 }
 
 export function parseMountOptions(options: string[] | undefined, destination: string): ParsedOptions {
   let flags = 0;
   const propagation: number[] = [];
   const data: string[] = [];
+  let copyUp = false;
   for (const opt of options ?? []) {
     const f = FLAGS[opt];
-    if (f) {
+    if (opt === 'tmpcopyup') {
+      copyUp = true;
+    } else if (f) {
       flags = f.clear ? flags & ~f.flag : flags | f.flag;
     } else if (opt in PROPAGATION) {
       propagation.push(PROPAGATION[opt]);
@@ -78,7 +83,7 @@ export function parseMountOptions(options: string[] | undefined, destination: st
       data.push(opt);
     }
   }
-  return { flags, propagation, data: data.join(',') };
+  return { flags, propagation, data: data.join(','), copyUp };
 }
 
 /** The root's propagation from linux.rootfsPropagation (runc's default: rslave). */

@@ -61,6 +61,7 @@ function isBind(m: Mount): boolean {
 function mountOps(m: Mount, ctx: MountContext): MountOp[] {
   const target = clean(m.destination);
   const opts = parseMountOptions(m.options, m.destination);
+  if (opts.copyUp && m.type !== 'tmpfs') throw new RuntimeError(`mount option tmpcopyup on ${m.destination}: only tmpfs mounts can copy up`);
   if (m.type === 'cgroup') return cgroupOps(target, opts.flags, ctx);
   if (isBind(m)) {
     if (!m.source) throw new RuntimeError(`mount ${m.destination}: bind mount without a source`);
@@ -91,6 +92,7 @@ function mountOps(m: Mount, ctx: MountContext): MountOp[] {
     data: opts.data,
     propagation: opts.propagation,
     copyMode: m.type === 'tmpfs',
+    copyUp: opts.copyUp || undefined,
   }];
 }
 

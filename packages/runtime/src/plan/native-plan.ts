@@ -31,6 +31,8 @@ export interface MountOp {
   bindDevice?: boolean;
   /** Give the new mount's root the mode of the directory it covers (runc does for tmpfs). */
   copyMode?: boolean;
+  /** Copy what the new mount covers into it (tmpcopyup). */
+  copyUp?: boolean;
 }
 
 export interface NativeHook {
