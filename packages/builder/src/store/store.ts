@@ -28,7 +28,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { Readable, Transform, Writable, type TransformCallback } from 'stream';
+import { pipeline as pipelineCb, Readable, Transform, Writable, type TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
 import { Annotation, MediaType, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from '@tsrun/spec';
 import { checkDigest, encoded, isDigest, sha256 } from './digest';
@@ -280,7 +280,8 @@ export class ImageStore {
   openBlob(digest: string): Readable {
     const file = this.blobPath(digest);
     if (!fs.existsSync(file)) throw this.missing(digest);
-    return fs.createReadStream(file).pipe(new Verifier(digest));
+    // stream.pipeline (not .pipe) so that a read error reaches the consumer too
+    return pipelineCb(fs.createReadStream(file), new Verifier(digest), () => undefined);
   }
 
   /** Re-hashes a stored blob; throws DigestMismatchError or the missing-blob error. */
