@@ -8,7 +8,6 @@ import * as crypto from 'crypto';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 import * as zlib from 'zlib';
-import { Decompress } from 'fzstd';
 import { TarError, TarReader } from './tar-reader';
 import { LayerError, LayerWriter, UnpackMode } from './writer';
 
@@ -64,6 +63,8 @@ async function decompress(blob: Readable, compression: Compression, consume: (b:
   if (compression === 'none') return pipeline(blob, sink);
   if (compression === 'gzip') return pipeline(blob, zlib.createGunzip({ chunkSize: 256 * 1024 }), sink);
   // fzstd calls back synchronously with each decoded block; it is consumed before the next.
+  // Loaded here: zstd layers are rare, and a bundle from cached layers needs no decoder.
+  const { Decompress } = require('fzstd') as typeof import('fzstd');
   return pipeline(blob, async (source: AsyncIterable<Buffer>) => {
     const d = new Decompress((b) => consume(Buffer.from(b.buffer, b.byteOffset, b.length)));
     for await (const chunk of source) d.push(chunk);
