@@ -188,6 +188,17 @@ describe('where the filter is loaded', () => {
   });
 });
 
+describe('exec', () => {
+  it("a process exec'd into the container gets the container's filter", async () => {
+    const id = sb.id('sec');
+    const bundle = sb.bundle(['sleep', '30'], (s) => (s.linux.seccomp = deny(['mkdir', 'mkdirat'], 'SCMP_ACT_ERRNO', 38)));
+    await sb.startDetached(id, bundle);
+    const r = sb.rt(['exec', id, 'sh', '-c', 'mkdir /dev/shm/d; grep ^Seccomp: /proc/self/status']);
+    expect(r.stderr).toMatch(/can't create directory '\/dev\/shm\/d': Function not implemented/);
+    expect(r.stdout).toBe('Seccomp:\t2\n');
+  });
+});
+
 describe('profiles the runtime refuses: one line, nothing left behind', () => {
   async function refused(p: LinuxSeccomp, message: RegExp): Promise<void> {
     const r = run(['true'], p);
