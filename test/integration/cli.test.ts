@@ -3,6 +3,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { defaultSeccomp } from '../../packages/spec/src';
 import { defaultSpec, isRunc, ok, pidAlive, Spec, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
@@ -220,7 +221,18 @@ describe('spec', () => {
     s.root.path = 'rootfs';
     // Each runtime writes the spec version it implements: runc 1.1 "1.0.2-dev", tsrun "1.3.0".
     if (!isRunc) s.ociVersion = '1.3.0';
+    // tsrun adds Docker's default seccomp profile, after namespaces (runc's key order).
+    if (!isRunc) s.linux = withSeccomp(s.linux);
     return s;
+  }
+
+  function withSeccomp(linux: Spec): Spec {
+    const out: Spec = {};
+    for (const [k, v] of Object.entries(linux)) {
+      if (k === 'maskedPaths') out.seccomp = defaultSeccomp();
+      out[k] = v;
+    }
+    return out;
   }
 
   it('writes the default config.json (tab-indented, no trailing newline) and refuses to overwrite it', () => {
@@ -264,6 +276,7 @@ describe('spec', () => {
       maskedPaths: want.linux.maskedPaths,
       readonlyPaths: want.linux.readonlyPaths,
     };
+    if (!isRunc) want.linux = withSeccomp(want.linux);
     expect(got).toEqual(want);
     expect(JSON.stringify(got)).toBe(JSON.stringify(want)); // same key order
   });
