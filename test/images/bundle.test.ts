@@ -205,6 +205,21 @@ describe('bad input leaves nothing behind', () => {
     nothingLeft(dir);
   });
 
+  it('a store root that does not exist (and is not created)', () => {
+    const dir = sb.path('b-nostore');
+    const r = spawnSync(TSRUN, ['bundle', '--image-root', sb.path('no-store'), 'plain', dir], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/msg="no image store at .*no-store"\n$/);
+    expect(fs.existsSync(sb.path('no-store'))).toBe(false);
+    nothingLeft(dir);
+  });
+
+  it('unbundle of a directory that does not exist', () => {
+    const r = tsrun(['unbundle', sb.path('b-never')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/msg=".*b-never: no such bundle directory"\n$/);
+  });
+
   it('a user the image does not have', () => {
     image('ghost', { Cmd: ['id'], User: 'ghost' });
     const dir = sb.path('b-ghost');

@@ -104,6 +104,8 @@ function overlayUnavailable(e: unknown): boolean {
 export async function makeBundle(o: BundleOptions): Promise<BundleInfo> {
   const storeRoot = path.resolve(o.storeRoot);
   let dir = path.resolve(o.dir);
+  // Opening a store creates it: a mistyped root must not leave an empty store behind.
+  if (!fs.existsSync(path.join(storeRoot, 'index.json'))) throw new BundleError(`no image store at ${storeRoot}`);
   const store = ImageStore.open(storeRoot);
   const img = store.resolve(o.image);
   const diffIds = img.config.rootfs?.diff_ids ?? [];
@@ -239,7 +241,13 @@ function processRootedIn(rootfs: string): number | undefined {
  * running on it) is an error, and the bundle stays as it was.
  */
 export function removeBundle(dirArg: string): void {
-  const dir = fs.realpathSync(path.resolve(dirArg));
+  let dir: string;
+  try {
+    dir = fs.realpathSync(path.resolve(dirArg));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BundleError(`${path.resolve(dirArg)}: no such bundle directory`);
+    throw e;
+  }
   const info = readBundleInfo(dir);
   const rootfs = path.join(dir, 'rootfs');
   const user = processRootedIn(rootfs);
