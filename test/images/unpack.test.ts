@@ -4,7 +4,7 @@
  * a layer's own directory and removals when applied to a rootfs; the cache verifies diff_id
  * and leaves nothing behind when it does not match.
  */
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -199,6 +199,45 @@ describe('layer cache', () => {
     expect(again.unpacked).toBe(false);
     expect(opened).toBe(2); // the two concurrent calls raced; the third found it
     expect(fs.readdirSync(path.join(store, 'layers/tmp'))).toEqual([]);
+  });
+
+  it('an unpack killed midway (kill -9) leaves nothing in the cache; the next one cleans up and succeeds', async () => {
+    const store = fresh();
+    const entries: TarEntry[] = [];
+    for (let i = 0; i < 400; i++) entries.push({ name: `d/f${i}`, data: Buffer.alloc(256 * 1024, i) });
+    const tar = tarball(entries);
+    const file = path.join(store, 'layer.tar');
+    fs.writeFileSync(file, tar);
+    const src = { diffId: sha256(tar), digest: sha256(tar), mediaType: MEDIA.none };
+    // A separate process (the built package) unpacks from a slow stream so it can be caught midway.
+    const script = `
+      const fs = require('fs'); const { Readable } = require('stream');
+      const { LayerCache } = require(${JSON.stringify(path.resolve(__dirname, '../../packages/builder/dist/layers/cache.js'))});
+      const data = fs.readFileSync(${JSON.stringify(file)});
+      async function* slow() { for (let o = 0; o < data.length; o += 65536) { yield data.subarray(o, o + 65536); await new Promise((r) => setTimeout(r, 5)); } }
+      new LayerCache(${JSON.stringify(store)}).ensure({ ...${JSON.stringify(src)}, open: () => Readable.from(slow()) }, []);`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    const tmpDir = path.join(store, 'layers/tmp');
+    const deadline = Date.now() + 20000;
+    const count = () => {
+      try {
+        const [t] = fs.readdirSync(tmpDir);
+        return t ? fs.readdirSync(path.join(tmpDir, t, 'fs/d')).length : 0;
+      } catch {
+        return 0;
+      }
+    };
+    while (count() < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    expect(count()).toBeGreaterThan(0); // it was killed midway
+    const cache = new LayerCache(store);
+    expect(cache.has(src.diffId)).toBe(false);
+    expect(fs.readdirSync(path.join(store, 'layers/sha256'))).toEqual([]);
+    const r = await cache.ensure({ ...src, open: () => fs.createReadStream(file) }, []);
+    expect(r.unpacked).toBe(true);
+    expect(fs.readdirSync(path.join(r.path, 'd'))).toHaveLength(400);
+    expect(fs.readdirSync(tmpDir)).toEqual([]);
   });
 
   it('a diff_id mismatch is an error and leaves nothing', async () => {
