@@ -152,6 +152,19 @@ describe('tsrun bundle', () => {
     const lines = ok(sb.run(sb.id('cp'), dir)).stdout.split('\n');
     expect(lines.slice(0, 3)).toEqual(['cmd-ran', 'uid=1000(app) gid=1000(app) groups=2000(extra),3000(more)', '/work']);
   });
+
+  it('falls back to a copy, with a warning, where overlayfs cannot be mounted', () => {
+    // An overlay's upper dir cannot be on another overlay: a bundle inside a bundle's rootfs.
+    const outer = bundle('plain', sb.path('b-outer'));
+    const inner = path.join(outer, 'rootfs/tmp/inner');
+    const r = tsrun(['bundle', 'app', inner]);
+    made.unshift(inner); // removed before the outer one
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/level=warning msg="overlayfs cannot be mounted here \(mount overlay on .*: Invalid argument\); copying the layers into .*inner\/rootfs"\n$/);
+    expect(overlayMountedAt(path.join(inner, 'rootfs'))).toBe(false);
+    expect(fs.readFileSync(path.join(inner, 'rootfs/etc/motd'), 'utf8')).toBe('layer two\n');
+    expect(ok(sb.run(sb.id('fb'), inner)).stdout.split('\n')[0]).toBe('cmd-ran');
+  });
 });
 
 describe('tsrun unbundle', () => {
