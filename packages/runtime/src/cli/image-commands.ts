@@ -6,6 +6,7 @@
  * The work is @tsrun/builder's. That package depends on this one, so it is required by name
  * when one of these commands runs: never bundled into tsrun, and never loaded otherwise.
  */
+import { RuntimeError } from '../errors';
 import { context } from './main';
 import type { CommandSpec } from './parse';
 
@@ -18,7 +19,15 @@ interface BundleCli {
 const BUILDER_BUNDLE_CLI = ['@tsrun', 'builder', 'dist', 'bundle', 'cli'].join('/');
 
 function builder(): BundleCli {
-  return require(BUILDER_BUNDLE_CLI) as BundleCli;
+  try {
+    return require(BUILDER_BUNDLE_CLI) as BundleCli;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'MODULE_NOT_FOUND' && err.message.includes(BUILDER_BUNDLE_CLI)) {
+      throw new RuntimeError('images need the @tsrun/builder package, which is not installed (or not built)');
+    }
+    throw e;
+  }
 }
 
 export const IMAGE_COMMANDS: CommandSpec[] = [
