@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ok, Result, Spec, useSandbox } from '../helpers/runtime';
+import { itTsrun, ok, Result, Spec, useSandbox } from '../helpers/runtime';
 
 const sb = useSandbox();
 
@@ -131,6 +131,14 @@ describe.each([['create'], ['run']])('%s fails cleanly', (cmd) => {
     await expectCleanFailure(
       go(sb.bundle(['true'], (s) => s.linux.namespaces.push({ type: 'pid' }))),
       /duplicate/i,
+    );
+  });
+
+  // runc 1.1.5 predates these fields and ignores them; tsrun refuses rather than ignore.
+  itTsrun('a config field tsrun does not implement (linux.intelRdt)', async () => {
+    await expectCleanFailure(
+      go(sb.bundle(['true'], (s) => ((s.linux as Record<string, unknown>).intelRdt = { closID: 'x' }))),
+      /linux\.intelRdt is not supported by tsrun/,
     );
   });
 

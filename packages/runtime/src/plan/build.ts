@@ -14,6 +14,7 @@ import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { OpKind } from './native-plan';
 import { rootPropagation } from './mount-options';
 import { seccompPlan } from '../seccomp';
+import { refuseUnsupported } from './unsupported';
 
 export interface PlanOptions {
   bundle: string;
@@ -41,6 +42,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
   if (!proc.cwd || !path.isAbsolute(proc.cwd)) {
     throw new RuntimeError(`cwd ${JSON.stringify(proc.cwd ?? '')} is not an absolute path`);
   }
+  refuseUnsupported(spec);
   const ns = planNamespaces(spec);
   checkNamespaceRules(spec, ns);
   const inUserNs = ns.types.has('user');

@@ -1,0 +1,26 @@
+/**
+ * Config fields tsrun does not implement yet. A manager that sets one expects it to take
+ * effect, so create refuses with a one-line error naming the field instead of running the
+ * container without it (runc 1.1 ignores some of these; a silent no-op is worse than a clear no).
+ */
+import type { Spec } from '@tsrun/spec';
+import { RuntimeError } from '../errors';
+
+const FIELDS: [string, (s: Spec) => unknown][] = [
+  ['process.scheduler', (s) => s.process?.scheduler],
+  ['process.ioPriority', (s) => s.process?.ioPriority],
+  ['process.execCPUAffinity', (s) => s.process?.execCPUAffinity],
+  ['linux.intelRdt', (s) => s.linux?.intelRdt],
+  ['linux.memoryPolicy', (s) => s.linux?.memoryPolicy],
+  ['linux.netDevices', (s) => nonEmpty(s.linux?.netDevices)],
+];
+
+function nonEmpty(o: object | undefined): object | undefined {
+  return o && Object.keys(o).length > 0 ? o : undefined;
+}
+
+export function refuseUnsupported(spec: Spec): void {
+  for (const [name, get] of FIELDS) {
+    if (get(spec) !== undefined) throw new RuntimeError(`${name} is not supported by tsrun yet`);
+  }
+}
