@@ -23,3 +23,4 @@ export { unpackLayer, compressionOf, LayerError, type UnpackOptions, type Unpack
 export { LayerCache, type CachedLayer, type LayerSource } from './layers/cache';
 export { makeBundle, removeBundle, readBundleInfo, BundleError, type BundleInfo, type BundleOptions } from './bundle/make';
 export { runtimeConfig } from './bundle/config';
+export * from './dockerfile';
