@@ -708,6 +708,10 @@ void join_cgroups(const Plan* p, bool in_cgroup2) {
 [[noreturn]] void run_stage1(const Plan* p, bool in_cgroup2) {
   g_sync = p->sync_fd;
   reset_signal_handlers();
+  // Node's own fds are close-on-exec, but fds its caller leaked to it may not be: from here on
+  // only stdio and the preserved fds may outlive an exec (the process's, or a hook's run
+  // inside the container), so that no fd pointing at the host gets in (CVE-2024-21626).
+  cloexec_from(3 + p->preserve_fds);
   expect_msg(MSG_GO);
   join_cgroups(p, in_cgroup2);
   for (int i = 0; i < p->njoins; i++) {
