@@ -9,7 +9,8 @@
         "addon/sys.cc",
         "addon/tree_copy.cc",
         "addon/fsops.cc",
-        "addon/cgroup_sys.cc"
+        "addon/cgroup_sys.cc",
+        "addon/term.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

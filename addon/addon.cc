@@ -18,6 +18,7 @@
 #include "fsops.h"
 #include "plan_builder.h"
 #include "sys.h"
+#include "term.h"
 
 namespace tsrun {
 namespace {
@@ -55,6 +56,18 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   sv[0] = Above(sv[0], min);
   sv[1] = Above(sv[1], min);
   st->plan.sync_fd = sv[1];
+  // The console socket, too, must not sit where a preserved fd goes; the copy is ours to close.
+  int console_copy = -1;
+  if (st->plan.console_socket >= 0 && st->plan.console_socket < min) {
+    console_copy = fcntl(st->plan.console_socket, F_DUPFD_CLOEXEC, min);
+    if (console_copy < 0) {
+      int err = errno;
+      close(sv[0]);
+      close(sv[1]);
+      return ThrowErrno(env, err, "dup console socket");
+    }
+    st->plan.console_socket = console_copy;
+  }
 
   // Block every signal across clone so that no handler of Node's runs in the child; the
   // child resets dispositions and unblocks just before exec.
@@ -79,6 +92,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(sv[1]);
+  if (console_copy >= 0) close(console_copy);
   if (pid < 0) {
     close(sv[0]);
     return ThrowErrno(env, err, "clone");
@@ -197,6 +211,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   RegisterFsOps(env, exports);
   RegisterCgroupExports(env, exports);
+  RegisterTerm(env, exports);
   return exports;
 }
 

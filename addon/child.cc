@@ -528,22 +528,29 @@ void setup_console(const Plan* p) {
   if (ioctl(master, TIOCGPTN, &ptn) != 0) fail(errno, "get pty number");
   Buf name;
   name.add("/dev/pts/").add_int(ptn);
-  // /dev/console is the pty, as runc does.
-  int cfd = open("/dev/console", O_PATH | O_CLOEXEC | O_NOFOLLOW);
-  if (cfd < 0) {
-    int f = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (f >= 0) close(f);
-  } else {
-    close(cfd);
+  if (p->console_rows && p->console_cols) {
+    struct winsize ws = {p->console_rows, p->console_cols, 0, 0};
+    if (ioctl(master, TIOCSWINSZ, &ws) != 0) fail(errno, "set console size");
   }
-  mount(name.c_str(), "/dev/console", nullptr, MS_BIND, nullptr);  // best effort
+  if (p->setup_rootfs) {
+    // The container's /dev/console is its init's pty, as runc does (not for exec'd processes).
+    int cfd = open("/dev/console", O_PATH | O_CLOEXEC | O_NOFOLLOW);
+    if (cfd < 0) {
+      int f = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (f >= 0) close(f);
+    } else {
+      close(cfd);
+    }
+    mount(name.c_str(), "/dev/console", nullptr, MS_BIND, nullptr);  // best effort
+  }
   for (int fd = 0; fd < 3; fd++)
     if (dup2(slave, fd) < 0) fail(errno, "dup pty slave");
   close(slave);
   if (ioctl(0, TIOCSCTTY, 0) != 0) fail(errno, "set controlling terminal");
-  // SCM_RIGHTS with the pty's name, like runc.
+  // SCM_RIGHTS with the master's file name as payload, exactly what runc sends.
+  static const char kMasterName[] = "/dev/ptmx";
   char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec iov = {(void*)name.s, name.n};
+  struct iovec iov = {(void*)kMasterName, sizeof kMasterName - 1};
   struct msghdr m = {};
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
@@ -667,6 +674,10 @@ void load_seccomp(const Plan* p) {
   if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
   resolve_exe(p);
 
+  // From here on processes of the container (e.g. one exec'd into it while it waits for
+  // `start`) can see this one: keep them from opening the runtime's binary through
+  // /proc/1/exe (CVE-2019-5736). exec() makes the user process dumpable again.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(errno, "make init non-dumpable");
   send_msg(MSG_READY, 0);
   expect_msg(MSG_COMMIT, g_start_state);
   g_parent_gone = true;
@@ -679,6 +690,23 @@ void load_seccomp(const Plan* p) {
     close(fifo);
   }
   run_hooks(p->start_container_hooks, p->nstart_container_hooks, g_start_state, "startContainer");
+  exec_process(p);
+}
+
+// `exec`: stage 1 joined every namespace of the running container (its mount namespace put
+// us at the container's root) and its cgroup. Only the process setup is left. The runtime
+// keeps listening after MSG_COMMIT, so that a failing exec still reaches it as an error;
+// a successful exec closes the (close-on-exec) sync socket instead.
+[[noreturn]] void run_exec(const Plan* p) {
+  expect_msg(MSG_GO);
+  if (p->setsid && setsid() < 0) fail(errno, "setsid");
+  if (p->console_socket >= 0) setup_console(p);
+  set_rlimits(p);
+  if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
+  check_cwd_inside_root();
+  resolve_exe(p);
+  send_msg(MSG_READY, 0);
+  expect_msg(MSG_COMMIT);
   exec_process(p);
 }
 
@@ -712,6 +740,10 @@ void join_cgroups(const Plan* p, bool in_cgroup2) {
   // only stdio and the preserved fds may outlive an exec (the process's, or a hook's run
   // inside the container), so that no fd pointing at the host gets in (CVE-2024-21626).
   cloexec_from(3 + p->preserve_fds);
+  // Joining a running container: the processes in it may look at us through /proc as soon as
+  // we are in its pid namespace. Non-dumpable, /proc/PID/exe (the runtime's binary), fds and
+  // memory stay closed to them (CVE-2019-5736); exec() resets it for the user process.
+  if (!p->setup_rootfs && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(errno, "make the process non-dumpable");
   expect_msg(MSG_GO);
   join_cgroups(p, in_cgroup2);
   for (int i = 0; i < p->njoins; i++) {
@@ -736,7 +768,10 @@ void join_cgroups(const Plan* p, bool in_cgroup2) {
   if (p->timens_offsets) write_file("/proc/self/timens_offsets", p->timens_offsets, "write time offsets ");
   pid_t init = sys_clone_parent();
   if (init < 0) fail(errno, "clone init");
-  if (init == 0) run_init(p);
+  if (init == 0) {
+    if (p->setup_rootfs) run_init(p);
+    run_exec(p);
+  }
   send_msg(MSG_INIT_PID, init);
   _exit(0);
 }

@@ -87,9 +87,11 @@ struct Plan {
   int ncgroup_tasks;
   int cgroup_optional;         // rootless: a cgroup we may not enter is skipped, as runc does
 
-  // Stage 2 (init): the container.
-  int setup_rootfs;      // 0 for exec into an existing container (not used yet)
-  const char* rootfs;    // absolute host path
+  // Stage 2: the container's init, or a process exec'd into a running container.
+  // 0 for `exec`: stage 1 joined every namespace of the container (its mount namespace puts
+  // us at the container's root), so stage 2 skips everything below up to "The process".
+  int setup_rootfs;
+  const char* rootfs;    // absolute host path (NULL for exec)
   unsigned long root_propagation;  // applied to "/" first (MS_SLAVE|MS_REC by default)
   const char* private_parent;      // mount point to make private so pivot_root works (shared rootfs), or NULL
   MountOp* ops;
@@ -132,6 +134,7 @@ struct Plan {
   unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_*
   int preserve_fds;      // fds 3..3+n-1 stay open for the process
   int console_socket;    // fd of a connected unix socket to send the pty master to, or -1
+  unsigned short console_rows, console_cols;  // process.consoleSize (0 = leave)
   int setsid;
   int personality;       // -1 = leave
 

@@ -140,8 +140,8 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   }
   p.cgroup_optional = (int)r.Int(o, "cgroupOptional");
 
-  p.setup_rootfs = 1;
-  p.rootfs = r.Str(o, "rootfs", false);
+  p.setup_rootfs = (int)r.Int(o, "setupRootfs", 1);
+  p.rootfs = r.Str(o, "rootfs", !p.setup_rootfs);
   p.root_propagation = (unsigned long)r.Int(o, "rootPropagation");
   p.private_parent = r.Str(o, "privateParent");
   Napi::Array ops = r.Arr(o, "ops");
@@ -222,6 +222,8 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   p.seccomp_flags = (unsigned)r.Int(o, "seccompFlags");
   p.preserve_fds = (int)r.Int(o, "preserveFds");
   p.console_socket = (int)r.Int(o, "consoleSocket", -1);
+  p.console_rows = (unsigned short)r.Int(o, "consoleRows", 0);
+  p.console_cols = (unsigned short)r.Int(o, "consoleCols", 0);
   p.setsid = (int)r.Int(o, "setsid", 1);
   p.personality = (int)r.Int(o, "personality", -1);
   if (!r.ok()) return nullptr;

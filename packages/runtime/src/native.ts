@@ -20,6 +20,13 @@ interface Addon {
   flock(fd: number, op: number): void;
   mkfifo(path: string, mode: number): void;
   connectUnix(path: string): number;
+  /** A connected AF_UNIX stream pair (close-on-exec). */
+  socketPair(): [number, number];
+  /** Blocks for one message carrying an fd (SCM_RIGHTS); `name` is its payload (a pty's name). */
+  recvFd(sock: number): { fd: number; name: string };
+  /** The window size of a terminal, undefined when `fd` is not one. */
+  getWinsize(fd: number): { rows: number; cols: number } | undefined;
+  setWinsize(fd: number, rows: number, cols: number): void;
 }
 
 let addon: Addon | undefined;

@@ -8,6 +8,7 @@ import { RuntimeError } from '../errors';
 import { CGROUP_COMMANDS } from './cgroup-commands';
 import { context } from './main';
 import { IMAGE_COMMANDS } from './image-commands';
+import { PROCESS_COMMANDS } from './process-commands';
 import type { CommandSpec, FlagSpec, Parsed } from './parse';
 
 const CREATE_FLAGS: FlagSpec[] = [
@@ -21,9 +22,11 @@ const CREATE_FLAGS: FlagSpec[] = [
 
 function createOptions(a: Parsed) {
   const f = a.flags;
-  // systemd socket activation: LISTEN_FDS more fds are passed on, as runc does.
-  const listen = parseInt(process.env.LISTEN_FDS ?? '', 10);
+  // systemd socket activation (meant for us: LISTEN_PID is our pid): fds 3.. are passed on,
+  // and the container's process is told so, as runc does.
+  const listen = process.env.LISTEN_PID === String(process.pid) ? parseInt(process.env.LISTEN_FDS ?? '', 10) : 0;
   return {
+    listenFds: listen > 0 ? listen : 0,
     id: a.args[0],
     bundle: f.bundle as string,
     consoleSocket: f.consoleSocket as string | undefined,
@@ -112,6 +115,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   ...CGROUP_COMMANDS,
   ...IMAGE_COMMANDS,
+  ...PROCESS_COMMANDS,
   {
     name: 'list',
     aliases: ['ls'],

@@ -69,15 +69,29 @@ async function dispatch(argv: string[]): Promise<number> {
   const cmd = COMMANDS.find((c) => c.name === split.command || c.aliases?.includes(split.command!));
   // urfave/cli exits 3 for an unknown command.
   if (!cmd) throw new RuntimeError(`No help topic for '${split.command}'`, 3);
-  if (split.rest.includes('--help') || split.rest.includes('-h')) {
+  // For exec and ps, what follows the first argument is another program's command line.
+  const ownFlags = cmd.stopAtFirstArg ? split.rest.slice(0, firstArg(split.rest, cmd.flags)) : split.rest;
+  if (ownFlags.includes('--help') || ownFlags.includes('-h')) {
     process.stdout.write(commandUsage(cmd));
     return 0;
   }
-  const parsed = parseFlags(split.rest, cmd.flags, `tsrun ${cmd.name}`);
+  const parsed = parseFlags(split.rest, cmd.flags, `tsrun ${cmd.name}`, !!cmd.stopAtFirstArg);
   checkArgs(cmd, parsed.args);
   logger.debug(`${cmd.name} ${parsed.args.join(' ')}`);
   const code = await cmd.run(parsed);
   return typeof code === 'number' ? code : 0;
+}
+
+/** Index of the first positional argument (a flag's value is not one). */
+function firstArg(argv: string[], flags: FlagSpec[]): number {
+  const takesValue = new Set(flags.filter((f) => f.type !== 'boolean').flatMap((f) => [`--${f.name}`, `-${f.name}`, ...(f.alias ? [`-${f.alias}`, `--${f.alias}`] : [])]));
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return i;
+    if (!a.startsWith('-') || a === '-') return i;
+    if (!a.includes('=') && takesValue.has(a)) i++;
+  }
+  return argv.length;
 }
 
 export function main(argv: string[]): void {

@@ -9,7 +9,8 @@ import { RuntimeError } from '../errors';
 export interface FlagSpec {
   name: string;
   alias?: string;
-  type: 'string' | 'boolean' | 'number';
+  /** 'strings': a string flag that may be repeated (-e A=1 -e B=2); its value is string[]. */
+  type: 'string' | 'boolean' | 'number' | 'strings';
   default?: string | boolean | number;
   describe: string;
   /** Allowed values (for string flags). */
@@ -19,8 +20,10 @@ export interface FlagSpec {
 export interface CommandSpec {
   name: string;
   aliases?: string[];
-  /** Positional argument names; "[x]" is optional. */
+  /** Positional argument names; "[x]" is optional, "[x...]" takes any number. */
   args: string[];
+  /** Flags end at the first argument: what follows is a command line of its own (exec, ps). */
+  stopAtFirstArg?: boolean;
   describe: string;
   flags: FlagSpec[];
   /** Loaded only when the command runs. */
@@ -28,7 +31,7 @@ export interface CommandSpec {
 }
 
 export interface Parsed {
-  flags: Record<string, string | boolean | number | undefined>;
+  flags: Record<string, string | boolean | number | string[] | undefined>;
   args: string[];
 }
 
@@ -37,12 +40,13 @@ function camel(name: string): string {
 }
 
 /** Parses `argv` against `flags`; unknown flags and bad values are one-line errors. */
-export function parseFlags(argv: string[], flags: FlagSpec[], where: string): Parsed {
+export function parseFlags(argv: string[], flags: FlagSpec[], where: string, stopAtFirstArg = false): Parsed {
   const opts: parser.Options = {
     boolean: flags.filter((f) => f.type === 'boolean').map((f) => f.name),
     string: flags.filter((f) => f.type !== 'boolean').map((f) => f.name),
     alias: Object.fromEntries(flags.filter((f) => f.alias).map((f) => [f.name, [f.alias!]])),
-    configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': false },
+    // Repeated flags become arrays: 'strings' flags keep them all, the others the last one.
+    configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': true, 'halt-at-non-option': stopAtFirstArg },
   };
   const out = parser(argv, opts);
   const known = new Set(flags.flatMap((f) => (f.alias ? [f.name, f.alias] : [f.name])));
@@ -52,7 +56,14 @@ export function parseFlags(argv: string[], flags: FlagSpec[], where: string): Pa
   }
   const result: Parsed['flags'] = {};
   for (const f of flags) {
-    let v = out[f.name] as string | boolean | undefined;
+    const raw = out[f.name] as string | boolean | (string | boolean)[] | undefined;
+    if (f.type === 'strings') {
+      const all = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      if (all.some((x) => typeof x !== 'string')) throw new RuntimeError(`${where}: flag needs an argument: -${f.name}`);
+      (result as Record<string, unknown>)[camel(f.name)] = all;
+      continue;
+    }
+    let v = Array.isArray(raw) ? raw[raw.length - 1] : raw;
     if (v === undefined) v = f.default as string | boolean | undefined;
     if (f.type === 'number' && v !== undefined) {
       const n = Number(v);
@@ -88,7 +99,8 @@ export function splitGlobal(argv: string[], globals: FlagSpec[]): { global: stri
 /** runc's arity errors: `"state" requires exactly 1 argument(s)`. */
 export function checkArgs(cmd: CommandSpec, args: string[]): void {
   const required = cmd.args.filter((a) => !a.startsWith('[')).length;
-  if (args.length < required || args.length > cmd.args.length) {
+  const unlimited = cmd.args.some((a) => a.endsWith('...]'));
+  if (args.length < required || (!unlimited && args.length > cmd.args.length)) {
     const how = required === cmd.args.length ? `exactly ${required}` : args.length < required ? `a minimum of ${required}` : `a maximum of ${cmd.args.length}`;
     throw new RuntimeError(`tsrun: "${cmd.name}" requires ${how} argument(s)`);
   }

@@ -28,6 +28,16 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** false for a foreground `run`: tsrun then relays a terminal itself (no console socket). */
+  detach?: boolean;
+  /** fds passed by systemd socket activation (part of preserveFds): the process is told with LISTEN_FDS. */
+  listenFds?: number;
+}
+
+/** What createContainer hands back besides the record. */
+export interface CreateExtras {
+  /** Foreground terminal: the pty master, for tsrun to relay. */
+  ttyMaster?: number;
 }
 
 export function loadSpec(bundle: string): Spec {
@@ -39,17 +49,19 @@ export function loadSpec(bundle: string): Spec {
   }
 }
 
+/** runc's checkTerminal: a console socket exactly when a detached process has a terminal. */
 function checkTerminal(spec: Spec, o: CreateOptions): void {
   const terminal = !!spec.process?.terminal;
-  if (terminal && !o.consoleSocket) {
+  const detach = o.detach !== false;
+  if (detach && terminal && !o.consoleSocket) {
     throw new RuntimeError('cannot allocate tty if tsrun will detach without setting console socket');
   }
-  if (!terminal && o.consoleSocket) {
+  if ((!detach || !terminal) && o.consoleSocket) {
     throw new RuntimeError('cannot use console socket if tsrun will not detach or allocate tty');
   }
 }
 
-export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord {
+export function createContainer(ctx: Context, o: CreateOptions, extras: CreateExtras = {}): ContainerRecord {
   const id = validateId(o.id);
   const bundle = path.resolve(o.bundle || '.');
   const spec = loadSpec(bundle);
@@ -81,6 +93,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
   let launch: Launch | undefined;
   let entry: CgroupEntry | undefined;
   let consoleFd = -1;
+  let relayFd = -1; // foreground terminal: our end of the socket the pty master comes through
   try {
     ctx.store.save(rec);
     cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
@@ -95,8 +108,13 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     const root = hostRoot(spec);
     if (root) fs.chownSync(fifoPath, root.uid, root.gid);
     if (o.consoleSocket) consoleFd = native().connectUnix(path.resolve(o.consoleSocket));
+    else if (spec.process?.terminal) [relayFd, consoleFd] = native().socketPair();
+    // Socket activation: only this process is told about the fds (runc), not later `exec`s.
+    const listen = o.listenFds && spec.process
+      ? { ...spec, process: { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${o.listenFds}`, 'LISTEN_PID=1'] } }
+      : spec;
 
-    const { plan } = buildPlan(spec, {
+    const { plan } = buildPlan(listen, {
       bundle,
       rootfs,
       fifoPath,
@@ -127,6 +145,8 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
       },
     });
     rec.pid = launch.initPid;
+    // Init sent the master before it reported ready: it waits in the socket.
+    if (relayFd >= 0) extras.ttyMaster = native().recvFd(relayFd).fd;
     rec.pidStartTime = readProcStat(rec.pid)?.startTime ?? '';
     ctx.store.save(rec);
     if (o.pidFile) writeFileAtomic(path.resolve(o.pidFile), String(rec.pid));
@@ -134,6 +154,10 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
     return rec;
   } catch (e) {
     launch?.abort();
+    if (extras.ttyMaster !== undefined) {
+      fs.closeSync(extras.ttyMaster);
+      extras.ttyMaster = undefined;
+    }
     try {
       cgroup?.destroy();
     } catch (err) {
@@ -144,6 +168,7 @@ export function createContainer(ctx: Context, o: CreateOptions): ContainerRecord
   } finally {
     entry?.close();
     if (consoleFd >= 0) fs.closeSync(consoleFd);
+    if (relayFd >= 0) fs.closeSync(relayFd);
     lock.release();
   }
 }

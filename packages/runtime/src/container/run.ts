@@ -1,38 +1,27 @@
 /** `run`: create + start, then wait for init and exit with its status (unless --detach). */
-import { exitCodeOf, native } from '../native';
+import * as fs from 'fs';
+import { TtyRelay } from '../launch/tty-relay';
 import type { Context } from './context';
-import { createContainer, CreateOptions } from './create';
+import { createContainer, CreateExtras, CreateOptions } from './create';
 import { destroyContainer } from './delete';
+import { waitForeground } from './foreground';
 import { startContainer } from './start';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
-
 export async function runContainer(ctx: Context, o: CreateOptions & { detach?: boolean; keep?: boolean }): Promise<number> {
-  const rec = createContainer(ctx, o);
+  const extras: CreateExtras = {};
+  const rec = createContainer(ctx, { ...o, detach: !!o.detach }, extras);
   try {
     startContainer(ctx, rec.id);
   } catch (e) {
+    if (extras.ttyMaster !== undefined) fs.closeSync(extras.ttyMaster);
     destroyContainer(ctx, rec, true);
     throw e;
   }
   if (o.detach) return 0;
-  // init is our child (CLONE_PARENT): relay signals to it, as runc does, and reap it.
-  const handlers = FORWARDED.map((sig) => {
-    const h = () => {
-      try {
-        process.kill(rec.pid, sig);
-      } catch {
-        /* gone */
-      }
-    };
-    process.on(sig, h);
-    return [sig, h] as const;
-  });
+  // init is our child (CLONE_PARENT): relay signals (and a terminal) to it, as runc does, and reap it.
   try {
-    const status = await native().waitExit(rec.pid);
-    return exitCodeOf(status);
+    return await waitForeground(rec.pid, extras.ttyMaster !== undefined ? TtyRelay.start(extras.ttyMaster) : undefined);
   } finally {
-    for (const [sig, h] of handlers) process.off(sig, h);
     if (!o.keep) {
       const lock = ctx.store.lock(rec.id);
       try {

@@ -84,6 +84,18 @@ export class Launch {
     this.close();
   }
 
+  /**
+   * `exec`: let the process exec, and wait until it has. Its end of the sync socket is
+   * close-on-exec, so EOF means the exec happened; a failure before it arrives as MSG_ERROR.
+   */
+  commitExec(): void {
+    send(this.fd, Msg.Commit);
+    const m = receive(this.fd);
+    if (m?.type === Msg.Error) throw new RuntimeError(m.value ? `${m.payload}: ${errnoText(m.value)}` : m.payload);
+    if (m) throw new RuntimeError(`unexpected message ${m.type} from the exec'd process`);
+    this.close();
+  }
+
   /** Kills and reaps whatever was started; leaves no process behind. */
   abort(): void {
     this.close();

@@ -95,6 +95,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     ...seccompPlan(spec),
     preserveFds: opts.preserveFds ?? 0,
     consoleSocket: opts.consoleSocketFd ?? -1,
+    consoleRows: proc.consoleSize?.height ?? 0,
+    consoleCols: proc.consoleSize?.width ?? 0,
     setsid: true,
     personality: personality(spec),
   };
@@ -105,7 +107,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
  * HOME for a process without one: its uid's home in the image's /etc/passwd, else "/" (runc).
  * The file is read only when it resolves inside the rootfs (the image may be hostile).
  */
-function homeOf(rootfs: string, uid: number): string {
+export function homeOf(rootfs: string, uid: number): string {
   try {
     const file = fs.realpathSync(path.join(rootfs, 'etc/passwd'));
     const root = fs.realpathSync(rootfs);

@@ -54,6 +54,9 @@ export interface NativePlan {
   cgroupTasks?: { fd: number; path: string }[];
   cgroupOptional?: boolean;
 
+  /** false for `exec`: the process joins a running container, nothing of the rootfs is set up. */
+  setupRootfs?: boolean;
+  /** Host path of the rootfs ('' for exec). */
   rootfs: string;
   rootPropagation: number;
   privateParent?: string;
@@ -89,6 +92,9 @@ export interface NativePlan {
   seccompFlags?: number;
   preserveFds: number;
   consoleSocket: number;
+  /** process.consoleSize, applied to the pty (0 = leave). */
+  consoleRows?: number;
+  consoleCols?: number;
   setsid: boolean;
   personality: number;
 }

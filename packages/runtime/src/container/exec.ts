@@ -1,0 +1,100 @@
+/**
+ * `exec`: run another process in a running (or created) container. It joins all of the
+ * container's namespaces and its cgroup and gets the same security setup as init. In the
+ * foreground tsrun waits for it and exits with its code; with --detach it returns once the
+ * process has exec'd, leaving it to whoever reaps tsrun's children (conmon, the shim).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadCgroupManager } from '../cgroups';
+import { RuntimeError } from '../errors';
+import { Launch } from '../launch/launcher';
+import { TtyRelay } from '../launch/tty-relay';
+import { native } from '../native';
+import { buildExecPlan } from '../plan/exec-plan';
+import type { Context } from './context';
+import { execProcess, ExecProcessFlags } from './exec-process';
+import { waitForeground } from './foreground';
+import { currentStatus } from './query';
+import { writeFileAtomic } from './store';
+
+export interface ExecOptions extends ExecProcessFlags {
+  id: string;
+  consoleSocket?: string;
+  detach: boolean;
+  pidFile?: string;
+  preserveFds: number;
+  ignorePaused: boolean;
+}
+
+/** The same rules as `create`/`run` (runc's checkTerminal), for an exec'd process. */
+export function checkTerminal(terminal: boolean, detach: boolean, consoleSocket: string | undefined): void {
+  if (detach && terminal && !consoleSocket) {
+    throw new RuntimeError('cannot allocate tty if tsrun will detach without setting console socket');
+  }
+  if ((!detach || !terminal) && consoleSocket) {
+    throw new RuntimeError('cannot use console socket if tsrun will not detach or allocate tty');
+  }
+}
+
+export async function execInContainer(ctx: Context, o: ExecOptions): Promise<number> {
+  const lock = ctx.store.lock(o.id);
+  let pid: number;
+  let relay: TtyRelay | undefined;
+  try {
+    const rec = ctx.store.load(o.id);
+    const status = currentStatus(ctx, rec);
+    if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container');
+    if (status === 'paused' && !o.ignorePaused) {
+      throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)');
+    }
+    if (status === 'creating') throw new RuntimeError('cannot exec in a container that is being created');
+    const proc = execProcess(rec.config, o);
+    checkTerminal(!!proc.terminal, o.detach, o.consoleSocket);
+
+    let childConsole = -1; // the fd the process sends its pty master to
+    let ourConsole = -1; // foreground terminal: our end, where the master arrives
+    let launch: Launch | undefined;
+    try {
+      if (o.consoleSocket) {
+        childConsole = native().connectUnix(path.resolve(o.consoleSocket));
+      } else if (proc.terminal) {
+        [ourConsole, childConsole] = native().socketPair();
+      }
+      const plan = buildExecPlan(rec.config, proc, {
+        initPid: rec.pid,
+        rootfs: rec.rootfs,
+        preserveFds: o.preserveFds,
+        consoleSocketFd: childConsole,
+        warn: (m) => ctx.log.warn(m),
+      });
+      const cgroup = rec.cgroup ? loadCgroupManager(rec.cgroup) : undefined;
+      launch = Launch.run(plan, {
+        joinCgroup: (p) => cgroup?.join(p),
+        mapUser: () => {
+          throw new RuntimeError('unexpected user namespace set-up in exec');
+        },
+        initBorn: () => undefined,
+        creatingState: () => '',
+        runtimeHooks: () => undefined,
+      });
+      pid = launch.initPid;
+      // The master was sent before the process reported ready: it is waiting in the socket.
+      if (ourConsole >= 0) relay = TtyRelay.start(native().recvFd(ourConsole).fd);
+      launch.commitExec();
+      if (o.pidFile) writeFileAtomic(path.resolve(o.pidFile), String(pid));
+      launch = undefined;
+    } catch (e) {
+      launch?.abort();
+      if (relay) await relay.finish();
+      throw e;
+    } finally {
+      if (childConsole >= 0) fs.closeSync(childConsole);
+      if (ourConsole >= 0) fs.closeSync(ourConsole);
+    }
+  } finally {
+    lock.release();
+  }
+  if (o.detach) return 0;
+  return waitForeground(pid, relay);
+}

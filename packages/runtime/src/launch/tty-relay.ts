@@ -1,0 +1,69 @@
+/**
+ * Foreground terminal mode: `run` or `exec` with a terminal and no console socket. As runc
+ * does, tsrun receives the pty master itself and relays it to its own stdio: stdin → master,
+ * master → stdout, its own terminal (when stdin is one) in raw mode while the process runs,
+ * and its window size copied to the pty at start and on every SIGWINCH.
+ */
+import * as tty from 'tty';
+import { native } from '../native';
+
+export class TtyRelay {
+  private readonly pty: tty.ReadStream;
+  private closed: Promise<void>;
+  private rawStdin = false;
+  private readonly onInput = (d: Buffer) => {
+    if (!this.pty.destroyed) this.pty.write(d);
+  };
+
+  private constructor(private readonly master: number) {
+    // A pty master is a tty to libuv: one handle both reads and writes it, without blocking.
+    this.pty = new tty.ReadStream(master, { writable: true } as ConstructorParameters<typeof tty.ReadStream>[1]);
+    this.closed = new Promise((resolve) => {
+      this.pty.on('close', () => resolve());
+      // EIO once every slave fd is closed: that is the end of the output, not a failure.
+      this.pty.on('error', () => resolve());
+    });
+    this.pty.on('data', (d: Buffer) => process.stdout.write(d));
+    this.resize();
+    const stdin = process.stdin;
+    if (stdin.isTTY) {
+      stdin.setRawMode(true);
+      this.rawStdin = true;
+    }
+    stdin.on('data', this.onInput);
+    // EOF or an error on our stdin ends the input only; the process goes on.
+    stdin.on('error', () => undefined);
+  }
+
+  /** Relays the pty whose master is `fd` (the relay owns the fd from now on). */
+  static start(fd: number): TtyRelay {
+    return new TtyRelay(fd);
+  }
+
+  /** Copies our terminal's window size to the pty (SIGWINCH). */
+  resize(): void {
+    const ws = native().getWinsize(0) ?? native().getWinsize(1);
+    if (!ws || ws.rows === 0 || ws.cols === 0) return;
+    try {
+      native().setWinsize(this.master, ws.rows, ws.cols);
+    } catch {
+      /* the pty may be gone already */
+    }
+  }
+
+  /**
+   * The process has exited: let the rest of its output through (until EIO, or a short grace
+   * period when something else in the container still holds the pty), then restore our terminal.
+   */
+  async finish(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.closed, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+    if (timer) clearTimeout(timer);
+    this.pty.destroy();
+    const stdin = process.stdin;
+    stdin.off('data', this.onInput);
+    if (this.rawStdin) stdin.setRawMode(false);
+    stdin.pause();
+    stdin.destroy();
+  }
+}
