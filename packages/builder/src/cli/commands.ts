@@ -11,6 +11,7 @@ import { familiarReference, familiarRepository, formatReference, parseReference,
 import type { ImageStore, ResolvedImage } from '../store/store';
 import type { CommandSpec, FlagValues } from './parse';
 import { humanSize, since, table } from './format';
+import { REGISTRY_COMMANDS } from './registry-commands';
 
 export interface CliContext {
   store(): ImageStore;
@@ -21,6 +22,9 @@ export interface CliContext {
 let ctx: CliContext;
 export function setContext(c: CliContext): void {
   ctx = c;
+}
+export function getContext(): CliContext {
+  return ctx;
 }
 
 /** The size shown for an image: its manifest, config and layer blobs as stored. */
@@ -289,4 +293,4 @@ const fsck: CommandSpec = {
   },
 };
 
-export const COMMANDS: CommandSpec[] = [images, rmi, inspect, tag, load, save, importCmd, gc, fsck];
+export const COMMANDS: CommandSpec[] = [images, rmi, inspect, tag, load, save, importCmd, gc, fsck, ...REGISTRY_COMMANDS];

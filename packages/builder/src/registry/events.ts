@@ -1,0 +1,24 @@
+/** What pull and push report as they go, for a progress display (or nothing). */
+export type TransferAction =
+  | 'waiting' // queued
+  | 'exists' // already in the store / the registry: nothing to transfer
+  | 'downloading'
+  | 'downloaded' // verified and stored
+  | 'uploading'
+  | 'uploaded'
+  | 'mounted' // the registry linked it from another repository: no bytes sent
+  | 'retrying';
+
+export interface TransferEvent {
+  /** The blob's digest. */
+  digest: string;
+  kind: 'config' | 'layer';
+  action: TransferAction;
+  /** Bytes transferred so far, and the blob's size. */
+  done?: number;
+  total?: number;
+  /** The repository a blob was mounted from, or why a transfer is retried. */
+  detail?: string;
+}
+
+export type ProgressSink = (e: TransferEvent) => void;
