@@ -70,6 +70,8 @@ export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
  */
 export interface RunMount {
   raw: string;
+  /** raw holds a `$` and was parsed unexpanded: re-parse with parseMount(raw, expander). */
+  needsExpansion: boolean;
   type: MountType;
   /** target/dst/destination. For secret: defaults to /run/secrets/<id>. */
   target?: string;
