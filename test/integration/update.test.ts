@@ -78,6 +78,9 @@ describeV1('update', () => {
     fs.writeFileSync(file, JSON.stringify({ memory: { limit: 40 * MB }, cpu: { shares: 2048 } }));
     ok(sb.rt(['update', '--resources', file, id]));
     await expectInside(inside, { memory: String(40 * MB), shares: '2048', pids: '25' });
+    // The long form with stdin, exactly as containerd's shim calls it for `docker update`.
+    ok(sb.rt(['update', '--resources', '-', id], { input: JSON.stringify({ memory: { limit: 36 * MB } }) }));
+    await expectInside(inside, { memory: String(36 * MB) });
   });
 
   itTsrun('the saved config follows, so state and later updates build on it', async () => {

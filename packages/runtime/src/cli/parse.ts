@@ -48,7 +48,7 @@ export function parseFlags(argv: string[], flags: FlagSpec[], where: string, sto
     // Repeated flags become arrays: 'strings' flags keep them all, the others the last one.
     configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': true, 'halt-at-non-option': stopAtFirstArg },
   };
-  const out = parser(argv, opts);
+  const out = parser(joinValues(argv, flags, stopAtFirstArg), opts);
   const known = new Set(flags.flatMap((f) => (f.alias ? [f.name, f.alias] : [f.name])));
   for (const key of Object.keys(out)) {
     if (key === '_' || key === '--') continue;
@@ -78,6 +78,31 @@ export function parseFlags(argv: string[], flags: FlagSpec[], where: string, sto
     result[camel(f.name)] = v;
   }
   return { flags: result, args: (out._ as (string | number)[]).map(String).concat((out['--'] as string[] | undefined) ?? []) };
+}
+
+/**
+ * Go's flag package (runc's command line) gives a value flag the next argument whatever it
+ * looks like: `update --resources - ID` (stdin, as containerd's shim calls it), `--cpu-quota
+ * -1`. yargs-parser would read those as flags, so each is joined to its flag as --flag=value.
+ */
+function joinValues(argv: string[], flags: FlagSpec[], stopAtFirstArg: boolean): string[] {
+  const takesValue = new Set(flags.filter((f) => f.type !== 'boolean').flatMap((f) => [f.name, ...(f.alias ? [f.alias] : [])]));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return out.concat(argv.slice(i));
+    const name = /^--?([^=]+)$/.exec(a)?.[1];
+    if (name !== undefined && takesValue.has(name) && i + 1 < argv.length) {
+      const value = argv[++i];
+      if (value.startsWith('-')) out.push(`${name.length === 1 ? '-' : '--'}${name}=${value}`);
+      else out.push(a, value);
+      continue;
+    }
+    out.push(a);
+    // exec and ps: the first argument ends our flags; what follows is another command line.
+    if (stopAtFirstArg && !a.startsWith('-')) return out.concat(argv.slice(i + 1));
+  }
+  return out;
 }
 
 /** Splits argv into [global part, command, rest]: global flags come before the command. */
