@@ -9,6 +9,7 @@ import { CgroupManager, cgroupManagerFor } from '../cgroups';
 import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
+import { connectConsoleSocket } from '../launch/console-socket';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { idMapText } from '../plan/namespaces';
@@ -107,7 +108,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     // init opens it as the container's root: in a user namespace that is another host uid.
     const root = hostRoot(spec);
     if (root) fs.chownSync(fifoPath, root.uid, root.gid);
-    if (o.consoleSocket) consoleFd = native().connectUnix(path.resolve(o.consoleSocket));
+    if (o.consoleSocket) consoleFd = connectConsoleSocket(path.resolve(o.consoleSocket));
     else if (spec.process?.terminal) [relayFd, consoleFd] = native().socketPair();
     // Socket activation: only this process is told about the fds (runc), not later `exec`s.
     const listen = o.listenFds && spec.process

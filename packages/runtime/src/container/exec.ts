@@ -9,6 +9,7 @@ import * as path from 'path';
 import { loadCgroupManager } from '../cgroups';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
+import { connectConsoleSocket } from '../launch/console-socket';
 import { TtyRelay } from '../launch/tty-relay';
 import { native } from '../native';
 import { buildExecPlan } from '../plan/exec-plan';
@@ -57,7 +58,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
     let launch: Launch | undefined;
     try {
       if (o.consoleSocket) {
-        childConsole = native().connectUnix(path.resolve(o.consoleSocket));
+        childConsole = connectConsoleSocket(path.resolve(o.consoleSocket));
       } else if (proc.terminal) {
         [ourConsole, childConsole] = native().socketPair();
       }

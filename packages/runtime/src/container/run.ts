@@ -1,6 +1,5 @@
 /** `run`: create + start, then wait for init and exit with its status (unless --detach). */
 import * as fs from 'fs';
-import { TtyRelay } from '../launch/tty-relay';
 import type { Context } from './context';
 import { createContainer, CreateExtras, CreateOptions } from './create';
 import { destroyContainer } from './delete';
@@ -20,7 +19,11 @@ export async function runContainer(ctx: Context, o: CreateOptions & { detach?: b
   if (o.detach) return 0;
   // init is our child (CLONE_PARENT): relay signals (and a terminal) to it, as runc does, and reap it.
   try {
-    return await waitForeground(rec.pid, extras.ttyMaster !== undefined ? TtyRelay.start(extras.ttyMaster) : undefined);
+    // The relay (and Node's tty module) only when there is a terminal to relay.
+    const relay = extras.ttyMaster !== undefined
+      ? (require('../launch/tty-relay') as typeof import('../launch/tty-relay')).TtyRelay.start(extras.ttyMaster)
+      : undefined;
+    return await waitForeground(rec.pid, relay);
   } finally {
     if (!o.keep) {
       const lock = ctx.store.lock(rec.id);
