@@ -95,6 +95,15 @@ describe('the process', () => {
     expect(ok(exec(id, ['sh', '-c', 'ulimit -n'])).stdout).toBe('1024\n');
   });
 
+  it('is confined by the container seccomp filter', async () => {
+    const { id } = await running((s) => {
+      s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] };
+    });
+    const r = exec(id, ['sh', '-c', 'mkdir /dev/shm/d; echo "mkdir=$?"; grep ^Seccomp: /proc/self/status']);
+    expect(r.stderr).toMatch(/can't create directory '\/dev\/shm\/d': Operation not permitted/);
+    expect([r.code, r.stdout]).toEqual([0, 'mkdir=1\nSeccomp:\t2\n']);
+  });
+
   it('--cap adds a capability', async () => {
     const { id } = await running();
     const st = status(id, ['--cap', 'CAP_SYS_ADMIN', '--cap', 'CAP_CHOWN']);
