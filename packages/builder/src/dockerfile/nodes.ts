@@ -38,7 +38,7 @@ export interface NodesResult {
 
 const WHITESPACE_RUN = /[\t\v\f\r ]+/;
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[ \t\n\f\r]*=[ \t\n\f\r]*(.+?)[ \t\n\f\r]*$/;
-const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+const HEREDOC_WORD = /^(\d*)<<(-?)\s*([^<]*)$/;
 const HEREDOC_COMMANDS = new Set(['run', 'copy', 'add']);
 const isSpace = (c: string): boolean => c === ' ' || (c !== '\uFEFF' && /\s/.test(c));
 
@@ -219,7 +219,7 @@ function heredocsFromLine(line: string, file: string, at: Node['at']): Heredoc[]
   if (!line.includes('<<')) return [];
   let words: string[];
   try {
-    words = new Lexer(line, () => undefined, { escape: '\\', rawQuotes: true, rawEscapes: true, skipUnsetEnv: true }).run().words;
+    words = new Lexer(line, () => undefined, { escape: '\\', rawQuotes: true, rawEscapes: true, skipUnsetEnv: true, heredocWords: true }).run().words;
   } catch {
     return [];
   }

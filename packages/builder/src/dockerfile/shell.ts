@@ -14,6 +14,11 @@ export interface ExpandOptions {
   escape?: '\\' | '`';
   /** Called with every variable name the word looks up (the cache keys on build args in use). */
   onLookup?: (name: string) => void;
+  /**
+   * Leave quotes alone and only substitute variables: how BuildKit expands a COPY/ADD heredoc
+   * body (`expand: true`), which is file content, not Dockerfile words.
+   */
+  keepQuotes?: boolean;
 }
 
 /** A word the expander rejects (bad substitution, unterminated quote, `${x:?msg}` with x unset). */
@@ -38,7 +43,7 @@ export function expandWords(word: string, env: EnvLookup, opts: ExpandOptions = 
 }
 
 function lexOptions(opts: ExpandOptions): LexOptions {
-  return { escape: opts.escape ?? '\\', onLookup: opts.onLookup };
+  return { escape: opts.escape ?? '\\', onLookup: opts.onLookup, skipQuotes: opts.keepQuotes };
 }
 
 /** Internal knobs (the heredoc detector needs quotes and escapes kept and unset vars left alone). */
@@ -47,6 +52,10 @@ export interface LexOptions {
   rawQuotes?: boolean;
   rawEscapes?: boolean;
   skipUnsetEnv?: boolean;
+  /** Quotes are ordinary characters. */
+  skipQuotes?: boolean;
+  /** `<<` takes the blanks after it into the same word (so `<< EOF` is one heredoc word). */
+  heredocWords?: boolean;
   onLookup?: (name: string) => void;
 }
 
@@ -131,7 +140,13 @@ export class Lexer {
           words.addString(v);
           continue;
         }
-        if (c === "'" || c === '"') {
+        if (c === '<' && this.o.heredocWords) {
+          const v = this.processPossibleHeredoc();
+          result += v;
+          words.addRaw(v);
+          continue;
+        }
+        if ((c === "'" || c === '"') && !this.o.skipQuotes) {
           const v = c === "'" ? this.processSingleQuote() : this.processDoubleQuote();
           result += v;
           words.addRaw(v);
@@ -157,6 +172,15 @@ export class Lexer {
     } finally {
       this.rawEscapes = saved;
     }
+  }
+
+  private processPossibleHeredoc(): string {
+    this.next();
+    if (this.peek() !== '<') return '<';
+    this.next();
+    let space = '';
+    while (this.peek() === ' ' || this.peek() === '\t') space += this.next();
+    return '<<' + space;
   }
 
   private processSingleQuote(): string {
