@@ -40,7 +40,9 @@ const WHITESPACE_RUN = /[\t\v\f\r ]+/;
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[ \t\n\f\r]*=[ \t\n\f\r]*(.+?)[ \t\n\f\r]*$/;
 const HEREDOC_WORD = /^(\d*)<<(-?)\s*([^<]*)$/;
 const HEREDOC_COMMANDS = new Set(['run', 'copy', 'add']);
-const isSpace = (c: string): boolean => c === ' ' || (c !== '\uFEFF' && /\s/.test(c));
+/** Go's unicode.IsSpace (ASCII fast path; JS's \s minus U+FEFF beyond it). */
+const isSpace = (c: string): boolean =>
+  c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f' || (c > '\x7f' && c !== '\uFEFF' && /\s/.test(c));
 
 const trimLeft = (s: string): string => {
   let i = 0;

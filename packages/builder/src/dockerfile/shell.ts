@@ -60,7 +60,9 @@ export interface LexOptions {
 }
 
 const EOF = undefined;
-const isSpace = (c: string): boolean => c === ' ' || (c !== '\uFEFF' && /\s/.test(c));
+/** Go's unicode.IsSpace (ASCII fast path; JS's \s minus U+FEFF beyond it). */
+const isSpace = (c: string): boolean =>
+  c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f' || (c > '\x7f' && c !== '\uFEFF' && /\s/.test(c));
 const isDigit = (c: string): boolean => /\p{Nd}/u.test(c);
 const isLetter = (c: string): boolean => /\p{L}/u.test(c);
 const SPECIAL_PARAMS = new Set(['@', '*', '#', '?', '-', '$', '!', '0']);
