@@ -12,6 +12,7 @@ import type { ImageStore, ResolvedImage } from '../store/store';
 import type { CommandSpec, FlagValues } from './parse';
 import { humanSize, since, table } from './format';
 import { REGISTRY_COMMANDS } from './registry-commands';
+import { buildCommand, pruneCommand } from '../engine/cli';
 
 export interface CliContext {
   store(): ImageStore;
@@ -293,4 +294,4 @@ const fsck: CommandSpec = {
   },
 };
 
-export const COMMANDS: CommandSpec[] = [images, rmi, inspect, tag, load, save, importCmd, gc, fsck, ...REGISTRY_COMMANDS];
+export const COMMANDS: CommandSpec[] = [buildCommand(() => ctx), images, rmi, inspect, tag, load, save, importCmd, gc, fsck, pruneCommand(() => ctx), ...REGISTRY_COMMANDS];

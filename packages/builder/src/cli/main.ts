@@ -15,7 +15,28 @@ const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'version', alias: 'v', type: 'boolean', default: false, describe: 'Print version information and quit' },
 ];
 
-async function dispatch(argv: string[]): Promise<number> {
+/** `tsbuild -t app .` is `tsbuild build -t app .`: a first word that is no command means build. */
+function implicitBuild(argv: string[]): string[] {
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i];
+    if (a === '--root') i += 2;
+    else if (a.startsWith('--root=') || ['-h', '--help', '-v', '--version'].includes(a)) i++;
+    else break;
+  }
+  if (i >= argv.length) return argv;
+  const word = argv[i];
+  if (word === 'help' || COMMANDS.some((c) => c.name === word)) return argv;
+  if (!word.startsWith('-') && !argv.slice(i + 1).some((a) => a.startsWith('-')) && argv.length - i === 1 && !fsExists(word)) return argv;
+  return [...argv.slice(0, i), 'build', ...argv.slice(i)];
+}
+
+function fsExists(p: string): boolean {
+  return p === '-' || require('fs').existsSync(p);
+}
+
+async function dispatch(argvIn: string[]): Promise<number> {
+  const argv = implicitBuild(argvIn);
   const split = splitGlobal(argv, GLOBAL_FLAGS);
   const globals = parseFlags(split.global, GLOBAL_FLAGS, 'tsbuild').flags;
   if (globals.version) {

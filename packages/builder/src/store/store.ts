@@ -555,13 +555,37 @@ export class ImageStore {
   }
 
   /**
-   * Deletes every blob not reachable from index.json, and leftovers of interrupted writes in
-   * ingest/. Only blobs/ and ingest/ are touched.
+   * Blobs the build cache still uses: each <root>/buildcache/steps/*.json lists its layers in
+   * "descriptors" (build/cache.ts). gc keeps them until `tsbuild prune` drops the records.
+   */
+  private buildCacheRoots(): Descriptor[] {
+    const dir = path.join(this.root, 'buildcache', 'steps');
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const out: Descriptor[] = [];
+    for (const n of names) {
+      try {
+        const doc = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { descriptors?: Descriptor[] };
+        for (const d of doc.descriptors ?? []) if (d && isDigest(d.digest)) out.push(d);
+      } catch {
+        /* a torn record protects nothing */
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Deletes every blob not reachable from index.json or the build cache, and leftovers of
+   * interrupted writes in ingest/. Only blobs/ and ingest/ are touched.
    */
   async gc(): Promise<{ removed: string[]; freed: number }> {
     return this.gcLock.with('exclusive', () =>
       this.indexLock.with('exclusive', () => {
-        const live = this.mark(this.readIndex().manifests);
+        const live = this.mark([...this.readIndex().manifests, ...this.buildCacheRoots()]);
         const removed: string[] = [];
         let freed = 0;
         for (const name of fs.readdirSync(this.blobsDir)) {

@@ -1,0 +1,160 @@
+/**
+ * A RUN step: a container on the step's snapshot, run to completion through the runtime
+ * library (run-worker.ts), its output streamed to the caller.
+ *
+ * The container gets what `docker build` gives a RUN: Docker's default capabilities and
+ * seccomp profile, the image's Env plus the stage's build args, WorkingDir, User (resolved
+ * through the image's /etc/passwd), no terminal, stdin from /dev/null. Network: `default` and
+ * `host` share the host's network namespace (this builder sets up no bridge; buildah's chroot
+ * isolation does the same), `none` gets a new one with only loopback. `--security=insecure`
+ * gives every capability and no seccomp filter or masked paths.
+ *
+ * Mount points the step needed that the image did not have (its --mount targets, /proc, /dev
+ * and /sys on a bare rootfs) are removed from the upper dir afterwards, as BuildKit does, so
+ * they do not end up in the layer.
+ */
+import { spawn, type ChildProcess } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { defaultSpec, specJSON, type Mount, type Spec } from '@tsrun/spec';
+import { resolveUser } from '../bundle/user';
+import { lstatIf, resolveDirIn } from '../layers/walk';
+
+export const DOCKER_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+const ALL_CAPS = [
+  'CAP_AUDIT_CONTROL', 'CAP_AUDIT_READ', 'CAP_AUDIT_WRITE', 'CAP_BLOCK_SUSPEND', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
+  'CAP_KILL', 'CAP_LEASE', 'CAP_LINUX_IMMUTABLE', 'CAP_MAC_ADMIN', 'CAP_MAC_OVERRIDE', 'CAP_MKNOD', 'CAP_NET_ADMIN',
+  'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_RAW', 'CAP_PERFMON', 'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP',
+  'CAP_SETUID', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_CHROOT', 'CAP_SYS_MODULE', 'CAP_SYS_NICE', 'CAP_SYS_PACCT',
+  'CAP_SYS_PTRACE', 'CAP_SYS_RAWIO', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
+];
+
+/** Where the runtime keeps the state of RUN containers while they run. */
+export const RUN_STATE_ROOT = '/run/tsbuild';
+
+export interface RunRequest {
+  /** The snapshot's merged dir (the rootfs) and its private dir (for the bundle). */
+  rootfs: string;
+  upper: string;
+  scratch: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user?: string;
+  network: 'default' | 'none' | 'host';
+  insecure: boolean;
+  mounts: Mount[];
+  onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** Running workers, so that a failing build can stop the others. */
+  track(child: ChildProcess): () => void;
+}
+
+export class RunError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+function workerPath(): string {
+  const here = path.join(__dirname, 'run-worker.js');
+  if (fs.existsSync(here)) return here;
+  // Loaded from src/ (ts-jest): the compiled worker is in dist/.
+  return path.resolve(__dirname, '../../dist/engine/run-worker.js');
+}
+
+/** The components of `target` (inside rootfs) that do not exist yet, outermost first. */
+function missingPath(rootfs: string, target: string): string[] {
+  const comps = target.split('/').filter((c) => c && c !== '.');
+  const missing: string[] = [];
+  for (let i = 1; i <= comps.length; i++) {
+    const dir = resolveDirIn(rootfs, comps.slice(0, i - 1));
+    if (!dir) break;
+    if (!lstatIf(path.join(rootfs, ...dir, comps[i - 1]))) {
+      missing.push('/' + comps.slice(0, i).join('/'));
+    }
+  }
+  return missing;
+}
+
+/** Removes mount stubs the runtime made in the upper dir (deepest first, only empty ones). */
+function removeStubs(upper: string, stubs: string[]): void {
+  for (const s of [...new Set(stubs)].sort((a, b) => b.length - a.length)) {
+    const p = path.join(upper, s);
+    const st = lstatIf(p);
+    if (!st) continue;
+    try {
+      if (st.isDirectory()) fs.rmdirSync(p);
+      else if (st.isFile() && st.size === 0) fs.unlinkSync(p);
+    } catch {
+      /* the step put something there: it stays */
+    }
+  }
+}
+
+/** The hard RLIMIT_NOFILE we have (BuildKit gives RUN 1048576; a container cannot get more than us). */
+function nofile(): number {
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const hard = line?.trim().split(/\s+/)[4];
+    if (hard && /^[0-9]+$/.test(hard)) return Math.min(Number(hard), 1048576);
+  } catch {
+    /* no /proc: the runc default below */
+  }
+  return 1024;
+}
+
+export function runSpec(r: RunRequest): Spec {
+  const spec = defaultSpec();
+  const user = resolveUser(r.user, r.rootfs);
+  const caps = r.insecure ? ALL_CAPS : DOCKER_CAPS;
+  spec.process = {
+    terminal: false,
+    user,
+    args: r.args,
+    env: r.env,
+    cwd: r.cwd,
+    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile(), soft: nofile() }],
+    noNewPrivileges: false,
+  };
+  spec.root = { path: r.rootfs, readonly: false };
+  spec.hostname = 'tsbuild';
+  spec.mounts = [...(spec.mounts ?? []), ...r.mounts];
+  const linux = spec.linux!;
+  if (r.network !== 'none') linux.namespaces = linux.namespaces!.filter((n) => n.type !== 'network');
+  if (r.insecure) {
+    delete linux.seccomp;
+    linux.maskedPaths = [];
+    linux.readonlyPaths = [];
+    linux.resources = { devices: [{ allow: true, access: 'rwm' }] };
+    spec.mounts = spec.mounts.map((m) => (m.destination === '/sys' || m.destination === '/sys/fs/cgroup' ? { ...m, options: (m.options ?? []).filter((o) => o !== 'ro') } : m));
+  }
+  return spec;
+}
+
+/** Runs the step; resolves when it exited 0, else rejects with RunError (exit code, output tail). */
+export async function runStep(r: RunRequest): Promise<void> {
+  const spec = runSpec(r);
+  const stubs = spec.mounts!.flatMap((m) => missingPath(r.rootfs, m.destination));
+  const bundle = path.join(r.scratch, 'bundle');
+  fs.mkdirSync(bundle, { mode: 0o700 });
+  fs.writeFileSync(path.join(bundle, 'config.json'), specJSON(spec));
+  fs.mkdirSync(RUN_STATE_ROOT, { recursive: true, mode: 0o700 });
+  const id = `tsbuild-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const child = spawn(process.execPath, [workerPath(), RUN_STATE_ROOT, bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const untrack = r.track(child);
+  child.stdout!.on('data', (b: Buffer) => r.onOutput('stdout', b));
+  child.stderr!.on('data', (b: Buffer) => r.onOutput('stderr', b));
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c, sig) => resolve(c ?? 128 + (sig ? (require('os').constants.signals[sig] as number) : 0)));
+  }).finally(untrack);
+  removeStubs(r.upper, stubs);
+  if (code !== 0) throw new RunError(`exit code: ${code}`, code);
+}
