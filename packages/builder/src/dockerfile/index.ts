@@ -3,5 +3,5 @@ export * from './ast';
 export { DockerfileError } from './errors';
 export { parseDockerfile } from './parse';
 export { expandWord, expandWords, ShellWordError, type EnvLookup, type ExpandOptions } from './shell';
-export { parseDockerignore, IgnoreMatcher, dockerignoreCandidates } from './dockerignore';
+export { parseDockerignore, IgnoreMatcher, DockerignoreError, dockerignoreCandidates } from './dockerignore';
 export { parseMount } from './mount';
