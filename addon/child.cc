@@ -151,39 +151,66 @@ bool next_component(const char** p, char* name, size_t cap) {
 }
 
 // Open `rel` inside the rootfs, creating missing directories (and the last component as a
-// file when `file_target`) without ever following a link out of the rootfs.
+// file when `file_target`) without ever following a link out of the rootfs. A component that
+// is a dangling symlink is followed, inside the rootfs, and what it points to is created (as
+// runc's SecureJoin + MkdirAll do): images have links like /var/run -> /run without /run, and
+// a hostile one may point a mount target at a host path, which then lands inside the rootfs.
 int ensure_path(int rootfd, const char* rel, bool file_target, mode_t dir_mode = 0755) {
   int fd = open_in_root(rootfd, rel, 0);
   if (fd >= 0) return fd;
   if (errno != ENOENT) fail2(errno, "open ", rel, " in rootfs");
 
-  Buf prefix;
-  char name[256];
-  const char* p = rel;
-  int parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-  if (parent < 0) fail(errno, "dup rootfs fd");
-  while (next_component(&p, name, sizeof name)) {
-    prefix.add_ch('/').add(name);
-    const char* rest = p;
-    char dummy[2];
-    bool last = !next_component(&rest, dummy, sizeof dummy);
-    fd = open_in_root(rootfd, prefix.c_str(), 0);
-    if (fd < 0 && errno == ENOENT) {
-      int r;
-      if (last && file_target) {
-        r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (r >= 0) close(r);
-      } else {
-        r = mkdirat(parent, name, dir_mode);
-      }
-      if (r < 0 && errno != EEXIST) fail2(errno, "create ", prefix.c_str(), " in rootfs");
+  Buf todo;  // the path still to make; rewritten when a dangling link is met
+  todo.add(rel);
+  for (int links = 0;; links++) {
+    if (links > 40) fail2(ELOOP, "open ", rel, " in rootfs");
+    Buf prefix;
+    char name[256];
+    const char* p = todo.s;
+    int parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+    if (parent < 0) fail(errno, "dup rootfs fd");
+    bool followed = false;
+    while (next_component(&p, name, sizeof name)) {
+      size_t parent_len = prefix.n;
+      prefix.add_ch('/').add(name);
+      const char* rest = p;
+      char dummy[2];
+      bool last = !next_component(&rest, dummy, sizeof dummy);
       fd = open_in_root(rootfd, prefix.c_str(), 0);
+      if (fd < 0 && errno == ENOENT) {
+        char link[4096];
+        ssize_t n = readlinkat(parent, name, link, sizeof link - 1);
+        if (n >= 0) {
+          // Start again from the link's target (a relative one from the link's directory);
+          // every step is resolved in the root again, so ".." and "/" cannot leave it.
+          link[n] = 0;
+          Buf next;
+          if (link[0] != '/') {
+            for (size_t i = 0; i < parent_len; i++) next.add_ch(prefix.s[i]);
+            next.add_ch('/');
+          }
+          next.add(link).add(p);
+          todo = next;
+          close(parent);
+          followed = true;
+          break;
+        }
+        int r;
+        if (last && file_target) {
+          r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+          if (r >= 0) close(r);
+        } else {
+          r = mkdirat(parent, name, dir_mode);
+        }
+        if (r < 0 && errno != EEXIST) fail2(errno, "create ", prefix.c_str(), " in rootfs");
+        fd = open_in_root(rootfd, prefix.c_str(), 0);
+      }
+      if (fd < 0) fail2(errno, "open ", prefix.c_str(), " in rootfs");
+      close(parent);
+      parent = fd;
     }
-    if (fd < 0) fail2(errno, "open ", prefix.c_str(), " in rootfs");
-    close(parent);
-    parent = fd;
+    if (!followed) return parent;
   }
-  return parent;
 }
 
 // Split "/a/b/c" into the directory "/a/b" and the name "c".
