@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadCgroupManager } from '../cgroups';
+import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
@@ -56,6 +57,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
     let childConsole = -1; // the fd the process sends its pty master to
     let ourConsole = -1; // foreground terminal: our end, where the master arrives
     let launch: Launch | undefined;
+    let entry: CgroupEntry | undefined;
     try {
       if (o.consoleSocket) {
         childConsole = connectConsoleSocket(path.resolve(o.consoleSocket));
@@ -69,9 +71,9 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
         consoleSocketFd: childConsole,
         warn: (m) => ctx.log.warn(m),
       });
-      const cgroup = rec.cgroup ? loadCgroupManager(rec.cgroup) : undefined;
-      launch = Launch.run(plan, {
-        joinCgroup: (p) => cgroup?.join(p),
+      // Stage 1 enters the container's cgroups by itself, as for create (cgroups/entry.ts).
+      if (rec.cgroup) entry = openCgroupEntry(loadCgroupManager(rec.cgroup), ctx.rootless);
+      launch = Launch.run(entry ? { ...plan, ...entry.plan } : plan, {
         mapUser: () => {
           throw new RuntimeError('unexpected user namespace set-up in exec');
         },
@@ -90,6 +92,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
       if (relay) await relay.finish();
       throw e;
     } finally {
+      entry?.close();
       if (childConsole >= 0) fs.closeSync(childConsole);
       if (ourConsole >= 0) fs.closeSync(ourConsole);
     }
