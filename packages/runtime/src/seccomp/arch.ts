@@ -59,7 +59,10 @@ export function syscallNumbers(t: SyscallTable): Map<string, number> {
   let m = numberCache.get(t);
   if (!m) {
     m = new Map();
-    for (const [i, name] of t.names.entries()) if (name !== null) m.set(name, t.base + i);
+    for (let i = 0; i < t.names.length; i++) {
+      const name = t.names[i];
+      if (name !== null) m.set(name, t.base + i);
+    }
     numberCache.set(t, m);
   }
   return m;

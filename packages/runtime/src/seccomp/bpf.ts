@@ -73,26 +73,41 @@ export class Assembler {
 
   /** The program as an array of struct sock_filter, in the host's byte order. */
   assemble(): Buffer {
-    for (const [l, at] of this.labels.entries()) if (at === -1) throw new Error(`bpf: label ${l} never placed`);
+    const unplaced = this.labels.indexOf(-1);
+    if (unplaced >= 0) throw new Error(`bpf: label ${unplaced} never placed`);
     const pos = this.layout();
     const total = pos[this.insns.length];
     if (total > MAX_INSNS) {
       throw new Error(`the filter has ${total} instructions, more than the kernel's limit of ${MAX_INSNS}`);
     }
     const out = Buffer.alloc(total * 8);
+    // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; } in the host's byte order, written
+    // byte by byte: Buffer's write methods cost more than the rest of compiling when cold.
     const le = os.endianness() === 'LE';
     let o = 0;
     const put = (code: number, jt: number, jf: number, k: number) => {
-      if (le) out.writeUInt16LE(code, o);
-      else out.writeUInt16BE(code, o);
-      out.writeUInt8(jt, o + 2);
-      out.writeUInt8(jf, o + 3);
-      if (le) out.writeUInt32LE(k >>> 0, o + 4);
-      else out.writeUInt32BE(k >>> 0, o + 4);
+      if (le) {
+        out[o] = code & 0xff;
+        out[o + 1] = code >>> 8;
+        out[o + 4] = k & 0xff;
+        out[o + 5] = (k >>> 8) & 0xff;
+        out[o + 6] = (k >>> 16) & 0xff;
+        out[o + 7] = k >>> 24;
+      } else {
+        out[o] = code >>> 8;
+        out[o + 1] = code & 0xff;
+        out[o + 4] = k >>> 24;
+        out[o + 5] = (k >>> 16) & 0xff;
+        out[o + 6] = (k >>> 8) & 0xff;
+        out[o + 7] = k & 0xff;
+      }
+      out[o + 2] = jt;
+      out[o + 3] = jf;
       o += 8;
     };
     const target = (l: Label) => pos[this.labels[l]];
-    for (const [i, ins] of this.insns.entries()) {
+    for (let i = 0; i < this.insns.length; i++) {
+      const ins = this.insns[i];
       const p = pos[i];
       if (ins.to !== undefined) {
         put(ins.code, 0, 0, this.forward(target(ins.to), p + 1));
@@ -124,7 +139,8 @@ export class Assembler {
       }
       pos.push(p);
       let changed = false;
-      for (const [i, ins] of this.insns.entries()) {
+      for (let i = 0; i < this.insns.length; i++) {
+        const ins = this.insns[i];
         if (ins.jt === undefined || ins.jf === undefined) continue;
         // A short side counts from just after the jump itself (its trampolines lie in between).
         if (!ins.farT && pos[this.labels[ins.jt]] - (pos[i] + 1) > 255) {
