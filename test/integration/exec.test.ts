@@ -221,6 +221,14 @@ describe('errors', () => {
     ok(sb.rt(['delete', id]));
   });
 
+  it('on a paused container (--ignore-paused is accepted)', async () => {
+    const { id } = await running();
+    ok(sb.rt(['pause', id]));
+    expectExecError(exec(id, ['true']), 'cannot exec in a paused container (use --ignore-paused to override)');
+    ok(sb.rt(['resume', id]));
+    expect(ok(exec(id, ['echo', 'resumed'], ['--ignore-paused'])).stdout).toBe('resumed\n');
+  });
+
   it('on a missing container', () => {
     expectExecError(exec(sb.id('missing'), ['true']), 'container does not exist');
   });
@@ -235,6 +243,13 @@ describe('errors', () => {
     expectExecError(exec(id, [], ['-p', sb.writeFile('bad.json', '{"args": [')]), /exec failed: .+/);
     expectExecError(exec(id, [], ['-p', sb.path('no-such.json')]), 'no such file or directory');
     expectExecError(exec(id, [], ['-p', sb.writeFile('nocwd.json', '{"args":["true"],"cwd":"rel"}')]), 'Cwd must be an absolute path');
+  });
+
+  // runc 1.1.5 ignores the field; tsrun refuses what it would not apply.
+  itTsrun('with a process field tsrun does not implement', async () => {
+    const { id } = await running();
+    const file = sb.writeFile('sched.json', JSON.stringify({ args: ['true'], cwd: '/', scheduler: { policy: 'SCHED_BATCH' } }));
+    expectExecError(exec(id, [], ['-p', file]), 'process.scheduler is not supported by tsrun yet');
   });
 
   it('with a command that is not there, or a cwd that is not', async () => {

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import { validateConfig, formatProblems, type Process, type Spec } from '@tsrun/spec';
 import { describeSystemError, RuntimeError } from '../errors';
+import { refuseUnsupported } from '../plan/unsupported';
 
 export interface ExecProcessFlags {
   /** `-p`: path of a process.json; the flags below are then ignored, as runc does. */
@@ -104,6 +105,8 @@ function validateProcess(p: Process): void {
   if (!p.cwd) throw new RuntimeError('Cwd property must not be empty');
   if (!p.cwd.startsWith('/')) throw new RuntimeError('Cwd must be an absolute path');
   if (!p.args || p.args.length === 0) throw new RuntimeError('args must not be empty');
+  // What create refuses to ignore (scheduler, ioPriority, ...), exec refuses too.
+  refuseUnsupported({ ociVersion: '', root: { path: '' }, process: p } as Spec);
   if (p.selinuxLabel) throw new RuntimeError('selinux label is specified in config, but selinux is disabled or not supported');
   if (p.apparmorProfile) {
     throw new RuntimeError(
