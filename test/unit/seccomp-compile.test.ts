@@ -224,6 +224,10 @@ describe('names and errors', () => {
     });
   }
 
+  it('a machine whose syscall tables we lack: an error, not an unfiltered container', () => {
+    expect(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW' }, 'ppc64')).toThrow(/not supported on this machine's architecture \(ppc64\)/);
+  });
+
   it('flags are passed on', () => {
     const { flags } = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] }, 'x64');
     expect(flags).toBe(1 | 2 | 4);

@@ -42,14 +42,14 @@ export const ARCHES: Record<string, ArchInfo> = {
  * The architecture of the machine (libseccomp always filters it, listed or not) and the ones
  * its kernel can run besides (others can never reach the filter, so no code is made for them).
  */
-export function hostArches(nodeArch: string = process.arch): { native: string; possible: string[] } {
+export function hostArches(nodeArch: string = process.arch): { native: string; possible: string[] } | undefined {
   switch (nodeArch) {
     case 'x64':
       return { native: 'SCMP_ARCH_X86_64', possible: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_X86'] };
     case 'arm64':
       return { native: 'SCMP_ARCH_AARCH64', possible: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'] };
     default:
-      throw new Error(`seccomp is not supported on ${nodeArch}`);
+      return undefined;
   }
 }
 

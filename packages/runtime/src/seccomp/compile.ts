@@ -41,6 +41,7 @@ const argHi = (i: number) => 20 + 8 * i;
 export function compileSeccomp(spec: LinuxSeccomp, nodeArch: string = process.arch): CompiledSeccomp {
   const profile = parseProfile(spec);
   const host = hostArches(nodeArch);
+  if (!host) throw new SeccompError(`seccomp: not supported on this machine's architecture (${nodeArch})`);
   const wanted = new Set([host.native, ...profile.architectures]);
   const arches = host.possible.filter((a) => wanted.has(a) && ARCHES[a]).map((a) => ARCHES[a]);
   try {
