@@ -311,7 +311,7 @@ export class Builder {
       const parsed = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${this.o.dockerfile.name} (ONBUILD of ${base.label.slice(5)})` });
       triggers.push(...parsed.stages[0].instructions);
     }
-    if (base.state.config.config?.OnBuild) base.state.config.config.OnBuild = null;
+    if (base.state.config.config?.OnBuild) delete base.state.config.config.OnBuild;
     const instructions = [...triggers, ...st.instructions];
     // As BuildKit shows them: FROM and the steps that touch the filesystem; config-only
     // instructions are applied without a line of their own.
