@@ -630,7 +630,7 @@ void check_cwd_inside_root() {
   char buf[4096];
   long r = syscall(SYS_getcwd, buf, sizeof buf);
   if (r < 0) fail(errno, "getcwd");
-  if (buf[0] != '/') fail(ENOENT, "current working directory is outside of the container's root");
+  if (buf[0] != '/') fail(0, "current working directory is outside of container mount namespace root -- possible container breakout detected");
 }
 
 void load_seccomp(const Plan* p) {

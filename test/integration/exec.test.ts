@@ -275,6 +275,19 @@ describe('errors', () => {
 });
 
 describe('hardening', () => {
+  it('a cwd that resolves outside the container is refused (CVE-2024-21626)', async () => {
+    const { id } = await running();
+    // The runtime holds a host directory as fd 3 and passes it on; /proc/self/fd/3 leads there.
+    const r = spawnSync('sh', ['-c', 'exec "$0" --root "$1" exec --preserve-fds 1 --cwd /proc/self/fd/3 "$2" sh -c "pwd; ls" 3<"$3"', RUNTIME, sb.root, id, sb.dir], {
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    expect(r.status).toBe(255);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/current working directory is outside of container mount namespace root -- possible container breakout detected/);
+  });
+
+
   // runc keeps containers from its binary with a cloned, sealed copy of itself; tsrun makes
   // its processes non-dumpable until they exec the user's program (CVE-2019-5736).
   itTsrun('a process exec\'d into a created container cannot reach init\'s executable', async () => {
