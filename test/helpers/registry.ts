@@ -276,6 +276,7 @@ export class FaultProxy {
     });
     entry.status = upstream.statusCode;
     const cut = isBlobGet && upstream.statusCode === 200 && (this.faults.cutBlobs ?? 0) > 0;
+    if (cut) this.faults.cutBlobs!--; // now: concurrent transfers must not both take it
     const flip = isBlobGet && (upstream.statusCode === 200 || upstream.statusCode === 206) && this.faults.flipByte;
     if (!cut && !flip) {
       res.writeHead(upstream.statusCode!, upstream.headers);
@@ -287,7 +288,6 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     res.writeHead(upstream.statusCode!, upstream.headers);
     if (cut) {
-      this.faults.cutBlobs!--;
       res.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => res.socket?.destroy(), 20));
       return;
     }
