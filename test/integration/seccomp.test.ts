@@ -4,6 +4,8 @@
  * profiles run on runc (RUNTIME=runc), which uses libseccomp; runc 1.1.5 has no seccomp
  * flags, so only the flags test is tsrun's alone.
  */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { defaultSeccomp } from '../../packages/spec/src';
 import type { LinuxSeccomp } from '../../packages/spec/src';
 import { DEFAULT_CAPS, itTsrun, ok, Result, Spec, useSandbox } from '../helpers/runtime';
@@ -185,6 +187,44 @@ describe('where the filter is loaded', () => {
     });
     expect(r.stderr).toMatch(/Operation not permitted/);
     expect(r.stdout).toBe('Uid:\t1000\t1000\t1000\t1000\nNoNewPrivs:\t0\nSeccomp:\t2\n');
+  });
+});
+
+describe('architectures (x86_64 machines): i386 and x32 syscalls from a 64-bit process', () => {
+  // test/helpers/abi-mkdir.c makes one mkdir through each ABI; it needs a C compiler (the
+  // addon's build has one) and an x86_64 machine.
+  const canBuild = process.arch === 'x64' && spawnSync('cc', ['--version']).status === 0;
+  const itAbi = canBuild ? it : it.skip;
+  const skipped = canBuild ? '' : ' [SKIPPED: needs cc on x86_64]';
+  let bin = '';
+  beforeAll(() => {
+    if (!canBuild) return;
+    bin = sb.mkdir('abi');
+    for (const abi of ['64', '32', '320']) {
+      const src = path.resolve(__dirname, '../helpers/abi-mkdir.c');
+      const flags = ['-static', '-nostdlib', '-no-pie', '-fno-stack-protector', '-O2', `-DABI=${abi}`];
+      const r = spawnSync('cc', [...flags, '-o', path.join(bin, `mkdir${abi}`), src], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`cc: ${r.stderr}`);
+    }
+  });
+
+  function abiRun(abi: string, architectures: string[]): Result {
+    const p: LinuxSeccomp = { ...deny(['mkdir'], 'SCMP_ACT_ERRNO', 5), architectures };
+    return run([`/abi/mkdir${abi}`], p, (s) => s.mounts.push({ destination: '/abi', type: 'bind', source: bin, options: ['rbind', 'ro'] }));
+  }
+
+  itAbi(`each listed architecture is filtered with its own syscall numbers${skipped}`, () => {
+    const all = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
+    for (const abi of ['64', '32', '320']) {
+      const r = abiRun(abi, all);
+      expect(`${abi}: ${r.stdout}`).toBe(`${abi}: ret=-5\n`);
+    }
+  });
+
+  itAbi(`an architecture not listed is killed (SIGSYS); the machine's own is always filtered${skipped}`, () => {
+    expect(abiRun('32', ['SCMP_ARCH_X86_64']).code).toBe(SIGSYS_EXIT);
+    expect(abiRun('320', ['SCMP_ARCH_X86_64']).code).toBe(SIGSYS_EXIT);
+    expect(abiRun('64', ['SCMP_ARCH_X86']).stdout).toBe('ret=-5\n');
   });
 });
 
