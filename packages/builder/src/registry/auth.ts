@@ -81,8 +81,11 @@ export class Authenticator {
 
   /** The error for a request refused after authenticating as we could. */
   refused(detail: string): AuthError {
-    const who = this.ctx.credentials ? `as ${this.ctx.credentials.username}${this.ctx.credentialSource ? ` (credentials from ${this.ctx.credentialSource})` : ''}` : 'anonymously; log in with `tsbuild login ' + this.ctx.registry + '`';
-    return new AuthError(`${this.ctx.registry}: unauthorized: ${detail} ${who}`.trim());
+    const c = this.ctx.credentials;
+    const who = c
+      ? `user ${JSON.stringify(c.username)}${this.ctx.credentialSource ? `, credentials from ${this.ctx.credentialSource}` : ''}`
+      : `no credentials; log in with "tsbuild login ${this.ctx.registry}"`;
+    return new AuthError(`${this.ctx.registry}: unauthorized: ${detail.replace(/^unauthorized: /, "")} (${who})`);
   }
 
   private async token(scopes: string[]): Promise<string> {
