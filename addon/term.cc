@@ -82,6 +82,31 @@ Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// makeRaw(fd) -> Buffer | undefined: puts the terminal in raw mode as cfmakeraw(3) does (what
+// runc does to its terminal; libuv's raw mode keeps output processing, so "\r\n" from the
+// container would arrive as "\r\r\n") and returns the previous settings for restoreTerminal.
+Napi::Value MakeRaw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct termios old;
+  if (tcgetattr(fd, &old) != 0) return env.Undefined();
+  struct termios raw = old;
+  cfmakeraw(&raw);
+  if (tcsetattr(fd, TCSANOW, &raw) != 0) return Throw(env, errno, "tcsetattr");
+  return Napi::Buffer<char>::Copy(env, (const char*)&old, sizeof old);
+}
+
+// restoreTerminal(fd, saved)
+Napi::Value RestoreTerminal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto saved = info[1].As<Napi::Buffer<char>>();
+  struct termios t;
+  if (saved.Length() != sizeof t) return Throw(env, EINVAL, "restoreTerminal");
+  memcpy(&t, saved.Data(), sizeof t);
+  if (tcsetattr(info[0].As<Napi::Number>().Int32Value(), TCSANOW, &t) != 0) return Throw(env, errno, "tcsetattr");
+  return env.Undefined();
+}
+
 }  // namespace
 
 void RegisterTerm(Napi::Env env, Napi::Object exports) {
@@ -89,6 +114,8 @@ void RegisterTerm(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("getWinsize", Napi::Function::New(env, GetWinsize));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  exports.Set("makeRaw", Napi::Function::New(env, MakeRaw));
+  exports.Set("restoreTerminal", Napi::Function::New(env, RestoreTerminal));
 }
 
 }  // namespace tsrun

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Runs a command on a new terminal, as a user's shell would.
 
-Usage: pty-run.py ROWS COLS COMMAND [ARG...]
+Usage: pty-run.py ROWS COLS [--when MARKER (--resize ROWS COLS | --type TEXT)]... COMMAND [ARG...]
 
 The command gets a new session whose controlling terminal is a fresh pty of ROWS x COLS, as
-its stdin, stdout and stderr. Whatever it writes there is copied to our stdout; our stdin is
-not used. Exits with the command's exit code (128 + N when signal N killed it).
+its stdin, stdout and stderr. Whatever it writes there is copied to our stdout. Each --when
+action runs once, as soon as the output so far contains MARKER: --resize changes the
+terminal's size (the kernel then sends SIGWINCH to its foreground processes), --type writes
+TEXT as if typed on the keyboard. Exits with the command's exit code (128 + N for signal N).
 """
 import fcntl
 import os
@@ -15,17 +17,32 @@ import sys
 import termios
 
 
+def set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
 def main() -> int:
-    rows, cols = int(sys.argv[1]), int(sys.argv[2])
+    args = sys.argv[1:]
+    rows, cols = int(args[0]), int(args[1])
+    args = args[2:]
+    actions = []
+    while args and args[0] == "--when":
+        if args[2] == "--resize":
+            actions.append((args[1], "resize", (int(args[3]), int(args[4]))))
+            args = args[5:]
+        else:
+            actions.append((args[1], "type", args[3].encode()))
+            args = args[4:]
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    set_size(slave, rows, cols)
 
     def become_terminal_owner() -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen(sys.argv[3:], stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True, preexec_fn=become_terminal_owner)
     os.close(slave)
+    seen = b""
     while True:
         try:
             chunk = os.read(master, 4096)
@@ -35,6 +52,15 @@ def main() -> int:
             break
         sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
+        seen += chunk
+        for action in list(actions):
+            marker, kind, arg = action
+            if marker.encode() in seen:
+                actions.remove(action)
+                if kind == "resize":
+                    set_size(master, *arg)
+                else:
+                    os.write(master, arg)
     code = proc.wait()
     return 128 - code if code < 0 else code
 

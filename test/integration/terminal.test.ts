@@ -7,7 +7,7 @@
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ok, RUNTIME, Spec, useSandbox, waitFor } from '../helpers/runtime';
+import { isRunc, ok, RUNTIME, Spec, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 const RECEIVER = path.join(__dirname, '../helpers/console-receiver.py');
@@ -132,9 +132,9 @@ describe('console socket', () => {
 });
 
 describe('foreground terminal (no console socket)', () => {
-  /** The runtime run on a terminal of rows x cols, as from a user's shell. */
-  function onTerminal(rows: number, cols: number, args: string[]) {
-    return spawnSync('python3', [PTY_RUN, String(rows), String(cols), RUNTIME, '--root', sb.root, ...args], {
+  /** The runtime run on a terminal of rows x cols, as from a user's shell (`when`: pty-run.py actions). */
+  function onTerminal(rows: number, cols: number, args: string[], when: string[] = []) {
+    return spawnSync('python3', [PTY_RUN, String(rows), String(cols), ...when, RUNTIME, '--root', sb.root, ...args], {
       encoding: 'utf8',
       timeout: 30000,
     });
@@ -142,7 +142,10 @@ describe('foreground terminal (no console socket)', () => {
 
   it('run relays the container pty to our terminal, with our window size', () => {
     const id = sb.id('fg');
-    const r = onTerminal(33, 77, ['run', '--bundle', terminalBundle('tty; stty size; exit 5'), id]);
+    // tsrun sizes the pty before the container starts; runc only after, so there the script
+    // waits for the size to arrive.
+    const wait = isRunc ? 'while [ "$(stty size)" = "0 0" ]; do sleep 0.01; done; ' : '';
+    const r = onTerminal(33, 77, ['run', '--bundle', terminalBundle(`${wait}tty; stty size; exit 5`), id]);
     expect(lines(r.stdout)).toEqual(['/dev/pts/0', '33 77']);
     expect(r.status).toBe(5);
   });
@@ -153,6 +156,35 @@ describe('foreground terminal (no console socket)', () => {
     const r = onTerminal(12, 34, ['exec', '-t', id, 'sh', '-c', 'tty; stty size; test -t 0 && echo stdin-is-tty']);
     expect(lines(r.stdout)).toEqual(['/dev/pts/0', '12 34', 'stdin-is-tty']);
     expect(r.status).toBe(0);
+  });
+
+  it('a change of our window size reaches the container (SIGWINCH)', () => {
+    const id = sb.id('fg');
+    const script = 'trap "stty size; exit 0" WINCH; echo ready; while :; do sleep 0.05; done';
+    const r = onTerminal(10, 20, ['run', '--bundle', terminalBundle(script), id], ['--when', 'ready', '--resize', '44', '88']);
+    expect(lines(r.stdout)).toEqual(['ready', '44 88']);
+    expect(r.status).toBe(0);
+  });
+
+  it('our terminal is raw while the process runs: keys go through once, output unchanged', async () => {
+    const id = sb.id('fg');
+    await sb.startDetached(id, sb.bundle(['sleep', '1000']));
+    const r = onTerminal(10, 20, ['exec', '-t', id, 'sh', '-c', 'echo ready; read x; echo "got $x"'], ['--when', 'ready', '--type', 'abc\n']);
+    // Only the container's pty echoes "abc", and its CR LF line ends arrive as they are.
+    expect(r.stdout).toBe('ready\r\nabc\r\ngot abc\r\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('our terminal settings come back afterwards', async () => {
+    const id = sb.id('fg');
+    await sb.startDetached(id, sb.bundle(['sleep', '1000']));
+    const r = spawnSync('python3', [PTY_RUN, '10', '20', 'sh', '-c', '"$0" --root "$1" exec -t "$2" true; stty -a', RUNTIME, sb.root, id], {
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/(^|\s)icanon(\s|$)/m);
+    expect(r.stdout).toMatch(/(^|\s)echo(\s|$)/m);
   });
 });
 

@@ -27,6 +27,9 @@ interface Addon {
   /** The window size of a terminal, undefined when `fd` is not one. */
   getWinsize(fd: number): { rows: number; cols: number } | undefined;
   setWinsize(fd: number, rows: number, cols: number): void;
+  /** cfmakeraw(3) on a terminal; returns the settings to restore (undefined: not a terminal). */
+  makeRaw(fd: number): Buffer | undefined;
+  restoreTerminal(fd: number, saved: Buffer): void;
 }
 
 let addon: Addon | undefined;

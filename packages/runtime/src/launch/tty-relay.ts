@@ -10,7 +10,8 @@ import { native } from '../native';
 export class TtyRelay {
   private readonly pty: tty.ReadStream;
   private closed: Promise<void>;
-  private rawStdin = false;
+  /** Our terminal's settings before raw mode, to put back. */
+  private savedTermios?: Buffer;
   private readonly onInput = (d: Buffer) => {
     if (!this.pty.destroyed) this.pty.write(d);
   };
@@ -25,11 +26,10 @@ export class TtyRelay {
     });
     this.pty.on('data', (d: Buffer) => process.stdout.write(d));
     this.resize();
+    // Raw as cfmakeraw makes it (runc): keys go to the container's pty untouched, and its
+    // output is not processed twice (libuv's own raw mode would keep turning \n into \r\n).
+    if (process.stdin.isTTY) this.savedTermios = native().makeRaw(0);
     const stdin = process.stdin;
-    if (stdin.isTTY) {
-      stdin.setRawMode(true);
-      this.rawStdin = true;
-    }
     stdin.on('data', this.onInput);
     // EOF or an error on our stdin ends the input only; the process goes on.
     stdin.on('error', () => undefined);
@@ -62,7 +62,7 @@ export class TtyRelay {
     this.pty.destroy();
     const stdin = process.stdin;
     stdin.off('data', this.onInput);
-    if (this.rawStdin) stdin.setRawMode(false);
+    if (this.savedTermios) native().restoreTerminal(0, this.savedTermios);
     stdin.pause();
     stdin.destroy();
   }
