@@ -14,6 +14,10 @@
  *   await store.remove('app:1'); await store.gc();    // gc only touches blobs/ and ingest/
  *
  * Blob layout, locking and crash guarantees: store/store.ts. Import/export: transfer/.
+ *
+ * Registries (registry/): `await pullImage(store, 'debian:bookworm', { policy: 'missing' })`
+ * returns the stored image (pulling it first if absent; 'always' asks the registry each
+ * time), `await pushImage(store, 'app:1', 'localhost:5000/app:1')`.
  */
 export * from './store';
 export { loadImages, importLayout, importDockerArchive, type LoadedImage } from './transfer/import';
@@ -24,3 +28,4 @@ export { LayerCache, type CachedLayer, type LayerSource } from './layers/cache';
 export { makeBundle, removeBundle, readBundleInfo, BundleError, type BundleInfo, type BundleOptions } from './bundle/make';
 export { runtimeConfig } from './bundle/config';
 export * from './dockerfile';
+export { pullImage, pushImage, login, logout, RegistryClient, RegistryError, AuthError, type PullOptions, type PullResult, type PullPolicy, type PushOptions, type PushResult, type RegistryOptions, type TransferEvent, type ProgressSink } from './registry';
