@@ -156,6 +156,17 @@ describe('the process', () => {
     expect([r.code, r.stdout, r.stderr]).toEqual([0, 'out\n', 'err\n']);
   });
 
+  it('in the foreground, signals to the runtime are passed on to the process', async () => {
+    const { id, pid } = await running();
+    const script = 'trap "echo got TERM; exit 3" TERM; touch /dev/shm/ready; while :; do sleep 0.05; done';
+    const { child, result } = sb.rtAsync(['exec', id, 'sh', '-c', script]);
+    // The trap is set once the file shows up (seen from the host through init's root).
+    await waitFor(() => fs.existsSync(`/proc/${pid}/root/dev/shm/ready`), 'the exec\'d shell to be ready');
+    child.kill('SIGTERM');
+    const r = await result;
+    expect([r.code, r.stdout]).toEqual([3, 'got TERM\n']);
+  });
+
   it('stdin reaches the process', async () => {
     const { id } = await running();
     expect(ok(sb.rt(['exec', id, 'cat'], { input: 'piped\n' })).stdout).toBe('piped\n');
