@@ -201,6 +201,26 @@ describe('skopeo → registry → tsbuild pull', () => {
   });
 });
 
+describe('progress', () => {
+  it('on a terminal, layer lines are redrawn in place with bytes and speed; in a pipe, plain lines', async () => {
+    const name = `${registry.host}/progress/app:1`;
+    const src = await storeWithBusybox(name, 2);
+    ok(await tsbuild(src, ['push', '-q', name]));
+    const root = sb.path('progress-store');
+    // script(1) runs the pull on a pseudo-terminal
+    const tty = ok(await run('script', ['-q', '-e', '-c', `${process.execPath} ${TSBUILD} pull ${name}`, '/dev/null'], { env: { ...process.env, TSBUILD_ROOT: root, TERM: 'xterm' } }));
+    expect(tty.stdout).toMatch(/\x1b\[\d+A/); // cursor up: lines redrawn
+    expect(tty.stdout).toMatch(/[0-9a-f]{12}: Pull complete {2}[\d.]+[kM]?B in [\d.]+s \([\d.]+[kM]?B\/s\)/);
+    ok(await tsbuild(root, ['rmi', name]));
+    const piped = ok(await tsbuild(root, ['pull', name]));
+    expect(piped.stdout).not.toContain('\x1b');
+    const lines = piped.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`1: Pulling from ${name.replace(/:1$/, '')}`);
+    expect(lines.filter((l) => /^[0-9a-f]{12}: Pull complete /.test(l))).toHaveLength(3);
+    expect(lines.filter((l) => /^[0-9a-f]{12}: Downloading$/.test(l))).toHaveLength(3);
+  });
+});
+
 describe('failures leave the store unchanged', () => {
   function snapshot(root: string) {
     const blobs = fs.existsSync(path.join(root, 'blobs/sha256')) ? fs.readdirSync(path.join(root, 'blobs/sha256')).sort() : [];
