@@ -97,8 +97,17 @@ export class Buildah {
 
   /** The Docker-format config of a built image (Healthcheck and StopSignal included). */
   config(image: string): Record<string, unknown> {
-    const r = ok(this.run(['inspect', '--type', 'image', '--format', '{{json .Docker.Config}}', image]));
-    return JSON.parse(r.stdout) as Record<string, unknown>;
+    const r = ok(this.run(['inspect', '--type', 'image', image]));
+    return (JSON.parse(r.stdout) as { Docker: { config: Record<string, unknown> } }).Docker.config;
+  }
+
+  /**
+   * The image's root filesystem as a directory: a working container's (vfs: a plain copy).
+   * (`buildah build --output type=local` of buildah 1.28 ignores the whiteouts of later layers.)
+   */
+  rootfs(image: string): string {
+    const ctr = ok(this.run(['from', '--pull-never', image])).stdout.trim();
+    return ok(this.run(['mount', ctr])).stdout.trim();
   }
 
   cleanup(): void {

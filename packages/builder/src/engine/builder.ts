@@ -497,7 +497,7 @@ export class Builder {
         this.withSnapshot(s, async (snap) => {
           if (isDirIn(snap.merged, wd)) return;
           const owner: Owner = user ? resolveUser(user, snap.merged) : { uid: 0, gid: 0 };
-          const host = destHost(snap.merged, wd, { uid: 0, gid: 0 });
+          const host = destHost(snap.merged, wd, owner);
           ensureDir(host, owner);
         }),
     };
@@ -878,8 +878,11 @@ function parentsPath(source: string, rel: string): string {
 }
 
 /** A directory source: its contents into `to` (the context's ignore rules apply below it). */
-function copyDirContents(src: string, to: string, o: CopyOptions, context: BuildContext | undefined, rel: string): void {
+function copyDirContents(src: string, to: string, o: CopyOptions, context: BuildContext | undefined, rel: string, top = true): void {
   const st = fs.statSync(src);
+  // A destination that was there keeps its metadata; one made here gets the source's mode and
+  // times, owned by root or the --chown owner (not the source's owner, as buildah does).
+  const fresh = !top || fs.readdirSync(to).length === 0;
   for (const name of fs.readdirSync(src).sort()) {
     const r = rel ? `${rel}/${name}` : name;
     if (context && !context.has(r)) continue;
@@ -891,12 +894,13 @@ function copyDirContents(src: string, to: string, o: CopyOptions, context: Build
       const existing = fs.lstatSync(dst, { throwIfNoEntry: false });
       if (existing && !existing.isDirectory()) fs.unlinkSync(dst);
       if (!existing || !existing.isDirectory()) fs.mkdirSync(dst);
-      copyDirContents(child, dst, o, context, r);
+      copyDirContents(child, dst, o, context, r, false);
     } else {
       copyTree(child, path.join(to, name), o, { follow: false, rel: r });
     }
   }
-  const owner = o.chown ?? (o.keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
+  if (!fresh) return;
+  const owner = o.chown ?? (o.keepOwner && !top ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   fs.lchownSync(to, owner.uid, owner.gid);
   fs.chmodSync(to, o.chmod ?? st.mode & 0o7777);
   fs.utimesSync(to, st.atime, st.mtime);

@@ -18,6 +18,7 @@ import * as path from 'path';
 import { Readable } from 'stream';
 import * as zlib from 'zlib';
 import type { IgnoreMatcher } from '../dockerfile';
+import { fsops, S_IFBLK, S_IFCHR, S_IFIFO } from '../layers/native';
 import { unpackLayer } from '../layers/unpack';
 import { lstatIf, resolveDirIn } from '../layers/walk';
 
@@ -118,8 +119,11 @@ export function copyTree(src: string, dst: string, o: CopyOptions, opts: { follo
   }
   if (st.isFile()) {
     fs.copyFileSync(src, dst);
+  } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+    const type = st.isFIFO() ? S_IFIFO : st.isCharacterDevice() ? S_IFCHR : S_IFBLK;
+    fsops().mknod(dst, type | (st.mode & 0o7777), Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00));
   } else {
-    throw new CopyError(`${opts.rel ?? path.basename(src)}: cannot copy a ${st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device'}`);
+    throw new CopyError(`${opts.rel ?? path.basename(src)}: cannot copy a socket`);
   }
   fs.lchownSync(dst, owner.uid, owner.gid);
   fs.chmodSync(dst, o.chmod ?? st.mode & 0o7777);

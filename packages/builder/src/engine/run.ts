@@ -73,9 +73,9 @@ function missingPath(rootfs: string, target: string): string[] {
   const comps = target.split('/').filter((c) => c && c !== '.');
   const missing: string[] = [];
   for (let i = 1; i <= comps.length; i++) {
-    const dir = resolveDirIn(rootfs, comps.slice(0, i - 1));
-    if (!dir) break;
-    if (!lstatIf(path.join(rootfs, ...dir, comps[i - 1]))) {
+    // below a missing component everything is missing (and made by the runtime)
+    const dir = missing.length ? undefined : resolveDirIn(rootfs, comps.slice(0, i - 1));
+    if (missing.length || !lstatIf(path.join(rootfs, ...dir!, comps[i - 1]))) {
       missing.push('/' + comps.slice(0, i).join('/'));
     }
   }
