@@ -115,6 +115,28 @@ describe('tsbuild push → registry → skopeo', () => {
     expect(fileDigest(path.join(out, layer.digest.slice(7)))).toBe(layer.digest);
   });
 
+  it('pushes a multi-platform index after its manifests; skopeo reads the same index', async () => {
+    const w = new LayoutWriter(sb.path('push-multi'));
+    const host = w.image([busyboxTar()], HOST, { Cmd: ['/bin/echo', 'host'] }, true);
+    const other = w.image([makeTar(sb.dir, { 'x.txt': 'arm' }, sb.path('arm.tar'))], { os: 'linux', architecture: 'arm64' }, {}, true);
+    const index = w.index([{ ...host, platform: HOST }, { ...other, platform: { os: 'linux', architecture: 'arm64' } }], true);
+    const name = `${proxy.host}/multi/pushed:1`;
+    w.tag(index, name);
+    w.finish();
+    const root = sb.path('push-multi-store');
+    ok(await tsbuild(root, ['load', '-i', w.dir]));
+    const before = proxy.log.length;
+    const r = ok(await tsbuild(root, ['push', name]));
+    expect(lastLine(r.stdout)).toBe(`1: digest: ${index.digest} size: ${index.size}`);
+    const puts = proxy.log.slice(before).filter((q) => q.method === 'PUT' && q.url.includes('/manifests/')).map((q) => q.url.split('/manifests/')[1]);
+    expect(puts.slice(0, 2).sort()).toEqual([host.digest, other.digest].sort());
+    expect(puts[2]).toBe('1');
+    expect((await skopeoInspect(`${registry.host}/multi/pushed:1`)).digest).toBe(index.digest);
+    const arm = sb.path('arm-dir');
+    ok(await run('skopeo', ['copy', '-q', '--src-tls-verify=false', '--override-arch', 'arm64', `docker://${registry.host}/multi/pushed:1`, `dir:${arm}`]));
+    expect(fileDigest(path.join(arm, 'manifest.json'))).toBe(other.digest);
+  });
+
   it('mounts blobs from another repository of the registry instead of uploading them', async () => {
     const first = `${proxy.host}/team/base:1`;
     const root = await storeWithBusybox(first);
