@@ -170,6 +170,8 @@ export interface Faults {
   always503?: boolean;
   /** Flip a byte in the middle of every blob GET's body. */
   flipByte?: boolean;
+  /** Upload PUTs (the request closing a blob upload) to answer 503 without forwarding. */
+  failUploadPut503?: number;
 }
 
 /**
@@ -264,6 +266,16 @@ export class FaultProxy {
       entry.status = 503;
       res.writeHead(503, { 'Content-Type': 'text/plain' });
       return void res.end('injected 503\n');
+    }
+    if (req.method === 'PUT' && /\/blobs\/uploads\//.test(req.url!) && (this.faults.failUploadPut503 ?? 0) > 0) {
+      this.faults.failUploadPut503!--;
+      entry.status = 503;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(503, { 'Content-Type': 'text/plain' });
+        res.end('injected 503\n');
+      });
+      return;
     }
     const headers = { ...req.headers };
     delete headers.authorization; // the registry behind the bearer proxy needs none

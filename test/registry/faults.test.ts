@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { busyboxTar, LayoutWriter, makeTar, removeBusyboxTar, TSBUILD } from '../helpers/images';
+import { busyboxTar, LayoutWriter, makeTar, removeBusyboxTar, sha256, TSBUILD } from '../helpers/images';
 import { FaultProxy, ok, run, TestRegistry, type Run } from '../helpers/registry';
 import { useSandbox } from '../helpers/runtime';
 
@@ -90,6 +90,25 @@ it('a blob transfer cut midway is resumed with Range, a 503 is retried, and the 
   expect(img.Id).toBe(src.Id);
   expect(ok(await tsbuild(root, ['fsck'])).stdout).toBe('');
   expect(fs.readdirSync(path.join(root, 'ingest'))).toEqual([]);
+});
+
+it('a push whose blob upload is answered 503 retries it and completes; skopeo reads the same digest', async () => {
+  const name = `${proxy.host}/faults/pushed:1`;
+  ok(await tsbuild(source, ['tag', `${registry.host}/faults/app:1`, name]));
+  try {
+    const start = proxy.log.length;
+    proxy.faults = { failUploadPut503: 2 };
+    // pushed from a store whose tags on this proxy's "registry" differ: no mount, real uploads
+    const r = ok(await tsbuild(source, ['push', name]));
+    const puts = proxy.log.slice(start).filter((q) => q.method === 'PUT' && q.url.includes('/blobs/uploads/'));
+    expect(puts.filter((q) => q.status === 503)).toHaveLength(2);
+    expect(puts.filter((q) => q.status === 201)).toHaveLength(4); // config and 3 layers
+    expect(r.stdout).toMatch(/Retrying .*PUT blob sha256:[0-9a-f]{64}: 503/);
+    const raw = ok(await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/faults/pushed:1`])).stdout;
+    expect(sha256(raw)).toBe((await sourceImage()).Digest);
+  } finally {
+    await tsbuild(source, ['rmi', name]);
+  }
 });
 
 it('a blob with a flipped byte is a one-line digest error and the store is unchanged', async () => {
