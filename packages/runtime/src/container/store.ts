@@ -69,7 +69,22 @@ export class StateStore {
   }
 
   remove(id: string): void {
-    fs.rmSync(this.dir(id), { recursive: true, force: true });
+    const dir = this.dir(id);
+    // The directory holds a few plain files: unlinking them and rmdir is several times cheaper
+    // than rmSync's recursive walk, which is kept for anything unexpected inside.
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    try {
+      for (const name of names) fs.rmSync(path.join(dir, name), { force: true });
+      fs.rmdirSync(dir);
+    } catch {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Ids of every container directory under the root. */
