@@ -25,6 +25,8 @@ export class TtyRelay {
       this.pty.on('error', () => resolve());
     });
     this.pty.on('data', (d: Buffer) => process.stdout.write(d));
+    // A reader of our stdout that went away (EPIPE) must not end the relay with an exception.
+    process.stdout.on('error', () => undefined);
     this.resize();
     // Raw as cfmakeraw makes it (runc): keys go to the container's pty untouched, and its
     // output is not processed twice (libuv's own raw mode would keep turning \n into \r\n).
