@@ -269,3 +269,72 @@ test('context: .dockerignore, -f X with X.dockerignore, a Dockerfile on stdin, -
   expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
   writeFiles(ctx, {});
 });
+
+test('RUN and COPY details: heredocs, --network=none, --security=insecure, COPY --exclude and --parents, ADD of an xz tar, ADD of an unreachable URL', () => {
+  const df = `# syntax=docker/dockerfile:1
+FROM scratch
+ADD rootfs.tar /
+RUN <<EOF
+echo from-heredoc > /heredoc-ran
+EOF
+COPY <<EOT /etc/motd
+motd line
+EOT
+RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /net-none
+RUN --network=host cat /proc/net/dev | tail -n +3 | wc -l > /net-host
+RUN grep CapEff /proc/self/status > /caps-default
+RUN --security=insecure grep CapEff /proc/self/status > /caps-insecure
+COPY --exclude=*.log --exclude=skip dir/ /excl/
+COPY --parents a/b/c.txt a/d.txt /par/
+ADD arch.tar.xz /xz/
+`;
+  const ctx = context(sb, 'ctx', {
+    Dockerfile: df,
+    'dir/keep.txt': 'k',
+    'dir/drop.log': 'd',
+    'dir/skip/x': 'x',
+    'a/b/c.txt': 'c',
+    'a/d.txt': 'd',
+  });
+  const src = sb.path('xzsrc');
+  writeFiles(src, { 'inside/file': 'in the xz tar\n' });
+  ok(sh('tar', ['-C', src, '-cJf', path.join(ctx, 'arch.tar.xz'), '.']));
+  const out = sb.path('out');
+  ok(build(ctx, ['--output', `type=local,dest=${out}`]));
+  const read = (p: string) => fs.readFileSync(path.join(out, p), 'utf8');
+  expect(read('heredoc-ran')).toBe('from-heredoc\n');
+  expect(read('etc/motd')).toBe('motd line\n');
+  expect(read('net-none')).toBe('lo\n');
+  expect(Number(read('net-host').trim())).toBeGreaterThan(1);
+  expect(read('caps-default')).toMatch(/^CapEff:\s+00000000a80425fb\n$/);
+  expect(read('caps-insecure')).not.toBe(read('caps-default'));
+  expect(fs.readdirSync(path.join(out, 'excl'))).toEqual(['keep.txt']);
+  expect(read('par/a/b/c.txt')).toBe('c');
+  expect(read('par/a/d.txt')).toBe('d');
+  expect(read('xz/inside/file')).toBe('in the xz tar\n');
+
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nADD http://127.0.0.1:9/missing.txt /x\n');
+  const r = build(ctx);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^Error: Dockerfile:2: ADD http:\/\/127\.0\.0\.1:9\/missing\.txt: cannot download it \(.*\); URL sources need network access$/m);
+});
+
+test('independent stages build in parallel: each waits for the other through a shared cache mount', () => {
+  // Built one after the other, the first stage would wait for the second in vain (and fail).
+  const wait = (me: string, other: string) =>
+    `RUN --mount=type=cache,id=rendezvous,target=/sync touch /sync/${me} && i=0; while [ ! -e /sync/${other} ]; do i=$((i+1)); [ $i -lt 300 ] || exit 7; sleep 0.1; done; echo ${me} > /done`;
+  const df = `FROM scratch AS base
+ADD rootfs.tar /
+FROM base AS one
+${wait('one', 'two')}
+FROM base AS two
+${wait('two', 'one')}
+FROM base
+COPY --from=one /done /one
+COPY --from=two /done /two
+`;
+  const ctx = context(sb, 'ctx', { Dockerfile: df });
+  const out = sb.path('out');
+  ok(build(ctx, ['--output', `type=local,dest=${out}`]));
+  expect(fs.readFileSync(path.join(out, 'one'), 'utf8') + fs.readFileSync(path.join(out, 'two'), 'utf8')).toBe('one\ntwo\n');
+});
