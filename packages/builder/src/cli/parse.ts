@@ -91,7 +91,7 @@ function flagLine(f: FlagSpec): string {
 }
 
 export function usage(cmds: CommandSpec[], globals: FlagSpec[]): string {
-  let s = 'Usage:  tsbuild [OPTIONS] COMMAND\n\nAn OCI image store and (to come) Dockerfile builder\n\nOptions:\n';
+  let s = 'Usage:  tsbuild [OPTIONS] COMMAND\n\nA Dockerfile builder and OCI image store\n\nOptions:\n';
   for (const f of globals) s += flagLine(f);
   s += '\nCommands:\n';
   for (const c of cmds) s += `  ${c.name.padEnd(10)} ${c.describe}\n`;

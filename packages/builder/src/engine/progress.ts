@@ -120,7 +120,7 @@ class TtyProgress implements Progress {
   }
 
   private draw(final = false): void {
-    const width = Math.max(40, this.columns());
+    const width = Math.max(40, this.columns() || 80);
     const cut = (s: string) => (s.length > width - 1 ? s.slice(0, width - 2) + '…' : s);
     const finished = this.steps.filter((s) => s.ended).length;
     const out: string[] = [`[+] Building ${secs(Date.now() - this.begun)} (${finished}/${this.steps.length})${final ? ' FINISHED' : ''}`];
@@ -128,8 +128,10 @@ class TtyProgress implements Progress {
       const time = secs((s.ended ?? Date.now()) - s.started);
       const state = s.cached ? 'CACHED ' : s.error ? 'ERROR ' : '';
       const right = s.cached ? '0.0s' : time;
-      const left = ` => ${state}${s.name}`;
-      out.push(cut(left.padEnd(Math.max(left.length + 1, width - right.length - 1)) + right));
+      const room = width - right.length - 2;
+      let left = ` => ${state}${s.name}`;
+      if (left.length > room) left = left.slice(0, room - 1) + '…';
+      out.push(left.padEnd(room + 1) + right);
       if ((!s.ended || s.error) && !s.cached) {
         const tail = s.partial ? [...s.tail, s.partial].slice(-TAIL) : s.tail;
         for (const l of tail) out.push(cut(` => => # ${l}`));

@@ -556,7 +556,7 @@ export class ImageStore {
 
   /**
    * Blobs the build cache still uses: each <root>/buildcache/steps/*.json lists its layers in
-   * "descriptors" (build/cache.ts). gc keeps them until `tsbuild prune` drops the records.
+   * "descriptors" (engine/cache.ts). gc keeps them until `tsbuild prune` drops the records.
    */
   private buildCacheRoots(): Descriptor[] {
     const dir = path.join(this.root, 'buildcache', 'steps');
