@@ -189,16 +189,17 @@ export class FaultProxy {
   private server!: http.Server;
   port = 0;
 
-  private constructor(readonly target: string, readonly bearer?: { user: string; password: string; anonymousPull?: boolean }) {}
+  private constructor(readonly target: string, readonly bearer?: { user: string; password: string; anonymousPull?: boolean }, readonly address = '127.0.0.1') {}
 
   get host(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.address}:${this.port}`;
   }
 
-  static async start(target: string, bearer?: { user: string; password: string; anonymousPull?: boolean }): Promise<FaultProxy> {
-    const p = new FaultProxy(target, bearer);
+  /** A proxy to `target`, listening on `address` (default 127.0.0.1). */
+  static async start(target: string, bearer?: { user: string; password: string; anonymousPull?: boolean }, address?: string): Promise<FaultProxy> {
+    const p = new FaultProxy(target, bearer, address);
     p.server = http.createServer((req, res) => p.handle(req, res).catch(() => res.destroy()));
-    await new Promise<void>((resolve) => p.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => p.server.listen(0, p.address, resolve));
     p.port = (p.server.address() as net.AddressInfo).port;
     return p;
   }

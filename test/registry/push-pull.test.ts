@@ -6,6 +6,7 @@
  * what went over the wire: skipped blobs, chunked uploads, cross-repository mounts.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { busyboxTar, fileDigest, LayoutWriter, makeTar, removeBusyboxTar, sha256, TSBUILD } from '../helpers/images';
 import { FaultProxy, ok, run, TestRegistry, type Run } from '../helpers/registry';
@@ -220,6 +221,30 @@ describe('skopeo → registry → tsbuild pull', () => {
     const missing = await tsbuild(root, ['pull', '--platform', 'linux/mips64', remote]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe(`Error: ${remote}: no image for platform linux/mips64 (it has linux/s390x, ${HOST.os}/${HOST.architecture})\n`);
+  });
+});
+
+describe('plain HTTP', () => {
+  // a registry at this host's non-loopback address is not insecure unless the user says so
+  const address = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  (address ? it : it.skip)('is refused for a non-loopback registry unless --tls-verify=false', async () => {
+    const remote = await FaultProxy.start(registry.host, undefined, address);
+    try {
+      const name = `${remote.host}/plain/app:1`;
+      const root = await storeWithBusybox(name);
+      const refused = await tsbuild(root, ['push', name], { TSBUILD_REGISTRY_RETRIES: '0' });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`Error: ${remote.host}: cannot reach the registry: HTTPS failed: the server does not speak TLS; if it is a registry you trust without TLS, use --tls-verify=false\n`);
+      expect(remote.log.every((q) => !q.url.startsWith('/v2/plain'))).toBe(true); // nothing reached it over HTTP
+      ok(await tsbuild(root, ['push', '--tls-verify=false', name]));
+      const pulled = sb.path('plain-store');
+      const denied = await tsbuild(pulled, ['pull', name], { TSBUILD_REGISTRY_RETRIES: '0' });
+      expect(denied.code).toBe(1);
+      ok(await tsbuild(pulled, ['pull', '--tls-verify=false', name]));
+      expect((await inspect(pulled, name)).Digest).toBe((await inspect(root, name)).Digest);
+    } finally {
+      await remote.close();
+    }
   });
 });
 

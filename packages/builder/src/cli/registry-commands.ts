@@ -18,7 +18,7 @@ import { getContext } from './commands';
 const REGISTRY_FLAGS: FlagSpec[] = [
   { name: 'tls-verify', type: 'boolean', default: true, describe: 'Require HTTPS and verify certificates (false: allow plain HTTP and any certificate); loopback registries may always use HTTP' },
   { name: 'authfile', type: 'string', describe: 'Path of the authentication file (default: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json; ~/.docker/config.json is also read)' },
-  { name: 'creds', type: 'string', describe: 'Credentials USERNAME[:PASSWORD] for the registry' },
+  { name: 'creds', type: 'string', describe: 'Credentials USERNAME:PASSWORD for the registry' },
 ];
 
 function parseCreds(s: string): Credentials {

@@ -12,10 +12,10 @@ import * as fs from 'fs';
 import { Transform, type Readable } from 'stream';
 import { MediaType, type Descriptor } from '@tsrun/spec';
 import { sha256 } from '../store/digest';
-import { Authenticator } from './auth';
+import { Authenticator, parseChallenge } from './auth';
 import { findCredentials, authFilesForRead, type Credentials } from './authfile';
 import { allowsInsecure, registryHost, type TlsPolicy } from './endpoint';
-import { AuthError, RegistryError, TransientError, errorText, isTransient } from './errors';
+import { RegistryError, TransientError, errorText, isTransient } from './errors';
 import { drain, mediaTypeOf, readBody, send, type HttpResponse } from './http';
 
 /** What a manifest GET accepts: OCI and Docker v2 schema 2 manifests and indexes. */
@@ -143,7 +143,7 @@ export class RegistryClient {
         const body = await readBody(res, 1 << 20);
         const s = res.statusCode ?? 0;
         if (s >= 500 || s === 429) throw new TransientError(`${s} ${res.statusMessage ?? ''}`.trim(), s);
-        if (s === 401) this.auth.challenge = (await import('./auth')).parseChallenge(res.headers['www-authenticate'] as string | undefined);
+        if (s === 401) this.auth.challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
         else if (s !== 200) throw new RegistryError(`${this.domain}: ${url.origin} is not a registry (GET /v2/ answered ${s}${registryErrorText(body).text ? `: ${registryErrorText(body).text}` : ''})`);
         return new URL(`${scheme}://${this.host}/`);
       };
@@ -156,7 +156,7 @@ export class RegistryClient {
       }
     }
     if (lastError instanceof RegistryError) throw lastError;
-    throw new RegistryError(`${this.domain}: cannot reach the registry: ${errorText(lastError)}`);
+    throw new RegistryError(`${this.domain}: cannot reach the registry: ${tlsProblem(lastError, this.insecure) ?? errorText(lastError)}`);
   }
 
   /**
@@ -431,6 +431,19 @@ export class RegistryClient {
   }
 }
 
+/**
+ * A readable account of a TLS failure (OpenSSL's text is long): a plain-HTTP server answering
+ * our handshake, or a certificate we do not trust. Undefined for other errors.
+ */
+function tlsProblem(e: unknown, insecure: boolean): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  const hint = insecure ? '' : '; if it is a registry you trust without TLS, use --tls-verify=false';
+  if (/wrong version number|packet length too long|http request/i.test(err?.message ?? '')) return `HTTPS failed: the server does not speak TLS${hint}`;
+  if (err?.code === 'EPROTO' || /SSL routines/.test(err?.message ?? '')) return `HTTPS failed: ${/SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.code}${hint}`;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err?.code ?? '')) return `TLS certificate not trusted: ${err.message}${hint}`;
+  return undefined;
+}
+
 function counting(src: Readable, onBytes?: (n: number) => void): Readable {
   if (!onBytes) return src;
   let n = 0;
@@ -450,4 +463,3 @@ function envNumber(name: string): number | undefined {
   return v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
 }
 
-export { AuthError };

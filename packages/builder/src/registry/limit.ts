@@ -1,5 +1,7 @@
-/** Runs tasks at most `n` at a time; after the first failure no new task starts, and the
- * first error is thrown once the running ones have settled (so no transfer outlives us). */
+/**
+ * Runs tasks at most `n` at a time. After the first failure no new task starts, and the first
+ * error is thrown once the running ones have settled (so no transfer outlives the call).
+ */
 export async function runLimited<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
