@@ -224,6 +224,35 @@ describe('skopeo → registry → tsbuild pull', () => {
   });
 });
 
+describe('pullImage (the library call the builder makes for FROM)', () => {
+  it("'missing' uses the stored image without asking the registry, 'always' asks, 'never' only looks in the store", async () => {
+    const { ImageStore } = await import('../../packages/builder/src/store/store');
+    const { pullImage } = await import('../../packages/builder/src/registry/pull');
+    const name = `${proxy.host}/lib/app:1`;
+    const src = await storeWithBusybox(name);
+    ok(await tsbuild(src, ['push', '-q', name]));
+    const store = ImageStore.open(sb.path('lib-store'));
+    await expect(pullImage(store, name, { policy: 'never' })).rejects.toThrow(`No such image: ${name}`);
+
+    let start = proxy.log.length;
+    const first = await pullImage(store, name);
+    expect(first).toMatchObject({ reference: name, pulled: true, id: (await inspect(src, name)).Id, digest: (await inspect(src, name)).Digest });
+    expect(proxy.log.length).toBeGreaterThan(start);
+
+    start = proxy.log.length;
+    expect(await pullImage(store, name, { policy: 'missing' })).toMatchObject({ reference: name, pulled: false, id: first.id });
+    expect(await pullImage(store, name, { policy: 'never' })).toMatchObject({ pulled: false, id: first.id });
+    expect(proxy.log.length).toBe(start); // not a single request
+
+    const always = await pullImage(store, name, { policy: 'always' });
+    expect(always).toMatchObject({ pulled: false, id: first.id });
+    const wire = proxy.log.slice(start);
+    expect(wire.filter((q) => q.url.includes('/manifests/'))).toHaveLength(1);
+    expect(wire.filter((q) => q.url.includes('/blobs/'))).toEqual([]);
+    expect(await store.fsck()).toEqual([]);
+  });
+});
+
 describe('plain HTTP', () => {
   // a registry at this host's non-loopback address is not insecure unless the user says so
   const address = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
