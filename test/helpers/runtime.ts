@@ -701,7 +701,7 @@ export class Sandbox {
     const out: string[] = [];
     let state: string[] = [];
     try {
-      state = fs.readdirSync(this.root);
+      state = fs.readdirSync(this.root).filter((e) => e !== '~cache'); // tsrun's caches, not state
     } catch {
       /* no root */
     }
@@ -785,7 +785,8 @@ export class Sandbox {
     // State directories.
     let left: string[] = [];
     try {
-      left = fs.readdirSync(this.root);
+      // tsrun keeps caches (compiled seccomp filters) under <root>/~cache: not a container's.
+      left = fs.readdirSync(this.root).filter((e) => e !== '~cache');
     } catch {
       /* root gone */
     }

@@ -5,6 +5,7 @@
  * flags, so only the flags test is tsrun's alone.
  */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { defaultSeccomp } from '../../packages/spec/src';
 import type { LinuxSeccomp } from '../../packages/spec/src';
@@ -225,6 +226,38 @@ describe('architectures (x86_64 machines): i386 and x32 syscalls from a 64-bit p
     expect(abiRun('32', ['SCMP_ARCH_X86_64']).code).toBe(SIGSYS_EXIT);
     expect(abiRun('320', ['SCMP_ARCH_X86_64']).code).toBe(SIGSYS_EXIT);
     expect(abiRun('64', ['SCMP_ARCH_X86']).stdout).toBe('ret=-5\n');
+  });
+});
+
+describe('compiled filters cached under the state root', () => {
+  itTsrun('each profile gets its own filter, a changed profile is recompiled, a damaged entry is not used', () => {
+    const cache = path.join(sb.root, '~cache', 'seccomp');
+    const entries = () => (fs.existsSync(cache) ? fs.readdirSync(cache).filter((f) => f.endsWith('.bpf')) : []);
+    const before = entries().length;
+    // Names no kernel has (ignored by the compiler) make these profiles unlike any other test's.
+    const denyMkdir = deny(['mkdir', 'mkdirat', 'not_a_syscall_cache_1'], 'SCMP_ACT_ERRNO');
+    const denyRmdir = deny(['rmdir', 'not_a_syscall_cache_2'], 'SCMP_ACT_ERRNO');
+    expect(run(MKDIR, denyMkdir).stderr).toMatch(/Operation not permitted/);
+    expect(entries().length).toBe(before + 1);
+    // The same profile again: served from the cache, same effect.
+    expect(run(MKDIR, denyMkdir).stderr).toMatch(/Operation not permitted/);
+    expect(entries().length).toBe(before + 1);
+    // Another profile: its own entry, its own effect.
+    const r = run(MKDIR, denyRmdir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(entries().length).toBe(before + 2);
+    // A damaged entry (its profile copy no longer matches) is ignored and the profile recompiled.
+    for (const f of entries()) {
+      const file = path.join(cache, f);
+      const buf = fs.readFileSync(file);
+      buf[12] ^= 0xff;
+      fs.writeFileSync(file, buf);
+    }
+    expect(run(MKDIR, denyMkdir).stderr).toMatch(/Operation not permitted/);
+    expect(ok(run(MKDIR, denyRmdir)).code).toBe(0);
+    // The cache directory is not a container: list shows nothing of it.
+    expect(ok(sb.rt(['list', '-q'])).stdout).toBe('');
   });
 });
 

@@ -124,6 +124,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       preserveFds: o.preserveFds,
       consoleSocketFd: consoleFd,
       cgroups: cgroupView(cgroup),
+      seccompCacheDir: ctx.store.cacheDir('seccomp'),
       warn: (m) => ctx.log.warn(m),
     });
     // Stage 1 enters the cgroups by itself (cgroups/entry.ts).

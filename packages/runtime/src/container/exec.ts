@@ -70,6 +70,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
         preserveFds: o.preserveFds,
         consoleSocketFd: childConsole,
         warn: (m) => ctx.log.warn(m),
+        seccompCacheDir: ctx.store.cacheDir('seccomp'),
       });
       // Stage 1 enters the container's cgroups by itself, as for create (cgroups/entry.ts).
       if (rec.cgroup) entry = openCgroupEntry(loadCgroupManager(rec.cgroup), ctx.rootless);

@@ -24,6 +24,11 @@ export class StateStore {
     return path.join(this.root, id);
   }
 
+  /** A cache kept under the root; its name is not a valid id, so it never looks like a container. */
+  cacheDir(name: string): string {
+    return path.join(this.root, '~cache', name);
+  }
+
   fifoPath(id: string): string {
     return path.join(this.dir(id), 'exec.fifo');
   }
@@ -90,7 +95,7 @@ export class StateStore {
   /** Ids of every container directory under the root. */
   ids(): string[] {
     try {
-      return fs.readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      return fs.readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && ID_PATTERN.test(d.name)).map((d) => d.name).sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;

@@ -28,6 +28,8 @@ export interface PlanOptions {
   /** Non-fatal problems (e.g. unknown capabilities), as runc's warnings. */
   warn?: (msg: string) => void;
   cgroups?: CgroupView;
+  /** Where compiled seccomp filters are kept between calls (seccomp/cache.ts). */
+  seccompCacheDir?: string;
 }
 
 export interface BuiltPlan {
@@ -92,7 +94,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     caps: capSets(proc.capabilities, opts.warn ?? (() => undefined)),
     lastCap: lastCap(),
     noNewPrivs: !!proc.noNewPrivileges,
-    ...seccompPlan(spec),
+    ...seccompPlan(spec, opts.seccompCacheDir),
     preserveFds: opts.preserveFds ?? 0,
     consoleSocket: opts.consoleSocketFd ?? -1,
     consoleRows: proc.consoleSize?.height ?? 0,

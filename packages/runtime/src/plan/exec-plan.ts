@@ -34,6 +34,8 @@ export interface ExecPlanOptions {
   preserveFds?: number;
   consoleSocketFd?: number;
   warn?: (msg: string) => void;
+  /** Where compiled seccomp filters are kept between calls (seccomp/cache.ts). */
+  seccompCacheDir?: string;
 }
 
 /** /proc/<init>/ns/<x> for every namespace of the container, in the order setns needs. */
@@ -94,7 +96,7 @@ export function buildExecPlan(config: Spec, proc: Process, opts: ExecPlanOptions
     lastCap: lastCap(),
     noNewPrivs: !!proc.noNewPrivileges,
     // The container's filter, as runc applies it to exec'd processes.
-    ...seccompPlan(config),
+    ...seccompPlan(config, opts.seccompCacheDir),
     preserveFds: opts.preserveFds ?? 0,
     consoleSocket: opts.consoleSocketFd ?? -1,
     consoleRows: proc.consoleSize?.height ?? 0,
