@@ -4,10 +4,10 @@
  * for nearly every container, and compiling it cold costs several milliseconds.
  *
  * One file per profile under the cache directory (inside the state root, so it has the root's
- * owner and permissions): [u32 flags][u32 profile length][profile JSON][program]. The name is a
- * hash of the profile, the architecture and the compiler's own file (its size and mtime: a new
- * build of tsrun starts afresh); a hit must also carry the identical profile JSON, so a hash
- * collision can only cost a compile, never hand one profile another's filter.
+ * owner and permissions): [u32 flags][u32 key length][key][program], where the key is the
+ * compiler's own file (its size and mtime: a new build of tsrun starts afresh), the architecture
+ * and the profile JSON. The file is named by cheap hashes of them; a hit must carry the identical
+ * key, so a name collision can only cost a compile, never hand one profile another's filter.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -31,29 +31,36 @@ function codeStamp(): string {
   return stamp;
 }
 
-/** 64-bit FNV-1a as hex: fast, and collisions are harmless here (see above). */
-function fnv64(text: string): string {
+/**
+ * A cheap name for a profile: its length and FNV-1a over at most ~512 of its characters (hashing
+ * all of a 10 KB profile in not-yet-optimised JS costs about a millisecond). Two profiles with
+ * one name only take turns in the cache file; the full comparison on read keeps them apart.
+ */
+function nameOf(text: string): string {
+  const step = Math.max(1, Math.floor(text.length / 512));
   let h1 = 0x811c9dc5;
   let h2 = 0xcbf29ce4;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < text.length; i += step) {
     const c = text.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
     h2 = Math.imul(h2 ^ c, 0x01000193 ^ 0x5bd1e995) >>> 0;
   }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+  return `${text.length.toString(16)}-${h1.toString(16).padStart(8, '0')}${h2.toString(16).padStart(8, '0')}`;
 }
 
 export function cachedCompile(profileJSON: string, dir: string | undefined, compile: () => CompiledFilter): CompiledFilter {
   if (!dir) return compile();
-  const file = path.join(dir, `${fnv64(`${codeStamp()}\0${process.arch}\0${profileJSON}`)}.bpf`);
-  const hit = read(file, profileJSON);
+  // What a hit must match exactly: the code that compiled it, the architecture, the profile.
+  const key = `${codeStamp()}\0${process.arch}\0${profileJSON}`;
+  const file = path.join(dir, `${nameOf(profileJSON)}-${nameOf(key.slice(0, key.length - profileJSON.length))}.bpf`);
+  const hit = read(file, key);
   if (hit) return hit;
   const compiled = compile();
-  write(dir, file, profileJSON, compiled);
+  write(dir, file, key, compiled);
   return compiled;
 }
 
-function read(file: string, profileJSON: string): CompiledFilter | undefined {
+function read(file: string, key: string): CompiledFilter | undefined {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -64,15 +71,15 @@ function read(file: string, profileJSON: string): CompiledFilter | undefined {
   const flags = buf.readUInt32LE(0);
   const len = buf.readUInt32LE(4);
   if (8 + len > buf.length || (buf.length - 8 - len) % 8 !== 0 || buf.length - 8 - len === 0) return undefined;
-  if (buf.toString('utf8', 8, 8 + len) !== profileJSON) return undefined;
+  if (buf.toString('utf8', 8, 8 + len) !== key) return undefined;
   return { flags, filter: Buffer.from(buf.subarray(8 + len)) };
 }
 
 /** Best effort: a cache that cannot be written only means compiling next time too. */
-function write(dir: string, file: string, profileJSON: string, c: CompiledFilter): void {
+function write(dir: string, file: string, key: string, c: CompiledFilter): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const json = Buffer.from(profileJSON, 'utf8');
+    const json = Buffer.from(key, 'utf8');
     const head = Buffer.alloc(8);
     head.writeUInt32LE(c.flags >>> 0, 0);
     head.writeUInt32LE(json.length, 4);
