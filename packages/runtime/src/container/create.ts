@@ -12,12 +12,12 @@ import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
-import { idMapText } from '../plan/namespaces';
 import { rfc3339Nano } from '../time';
 import type { Context } from './context';
 import { runHooks } from './hooks';
 import type { ContainerRecord } from './record';
 import { specState } from './state-json';
+import { checkUserNamespace, setgroupsAllowed, writeIdMaps } from './rootless';
 import { readProcStat } from './status';
 import { validateId, writeFileAtomic } from './store';
 
@@ -73,6 +73,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   // As runc: the rootfs path must be the real one, not reached through a symlink.
   if (fs.realpathSync(rootfs) !== rootfs) throw new RuntimeError(`invalid rootfs: ${rootfs} is not an absolute path, or a symlink`);
   checkTerminal(spec, o);
+  checkUserNamespace(spec, (spec.linux?.namespaces ?? []).some((n) => n.type === 'user' && !n.path));
 
   const lock = ctx.store.claim(id);
   const rec: ContainerRecord = {
@@ -129,11 +130,9 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     });
     // Stage 1 enters the cgroups by itself (cgroups/entry.ts).
     entry = openCgroupEntry(cgroup, ctx.rootless);
-    launch = Launch.run({ ...plan, ...entry.plan }, {
-      mapUser: (pid) => {
-        fs.writeFileSync(`/proc/${pid}/uid_map`, idMapText(spec.linux?.uidMappings));
-        fs.writeFileSync(`/proc/${pid}/gid_map`, idMapText(spec.linux?.gidMappings));
-      },
+    // A rootless caller leaves the groups alone, as runc does (setgroups may be denied).
+    launch = Launch.run({ ...plan, ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
+      mapUser: (pid) => writeIdMaps(pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? []),
       initBorn: (pid) => {
         rec.pid = pid;
         const adj = spec.process?.oomScoreAdj;
