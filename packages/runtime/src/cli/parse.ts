@@ -1,9 +1,9 @@
 /**
- * Command-line parsing in runc's style (urfave/cli): global flags, then a command, its flags
- * and its arguments. yargs-parser does the tokenising; the full yargs framework would cost
- * ~20 ms of start-up on every call, and managers call `tsrun state` many times a second.
+ * Command-line parsing in runc's style (urfave/cli over Go's flag package): global flags, then a
+ * command, its flags and its arguments. Our own small parser: Go's rules are simple, a general
+ * parser (yargs-parser, used before) needed workarounds to follow them and its first call cost
+ * ~2 ms, which every tsrun call paid (managers call tsrun many times a second).
  */
-import parser from 'yargs-parser';
 import { RuntimeError } from '../errors';
 
 export interface FlagSpec {
@@ -39,70 +39,76 @@ function camel(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** Parses `argv` against `flags`; unknown flags and bad values are one-line errors. */
+/**
+ * Parses `argv` against `flags` the way runc's urfave/cli (Go's flag package) does: `-name` and
+ * `--name` alike, `=value` or the next argument as the value (whatever it looks like: `-r -`,
+ * `--cpu-quota -1`), booleans as `--name` or `--name=true|false`, `--` ending the flags. Unlike
+ * Go's package, flags may also follow arguments, except for commands whose first argument starts
+ * another command line (exec, ps). Unknown flags and bad values are one-line errors.
+ */
 export function parseFlags(argv: string[], flags: FlagSpec[], where: string, stopAtFirstArg = false): Parsed {
-  const opts: parser.Options = {
-    boolean: flags.filter((f) => f.type === 'boolean').map((f) => f.name),
-    string: flags.filter((f) => f.type !== 'boolean').map((f) => f.name),
-    alias: Object.fromEntries(flags.filter((f) => f.alias).map((f) => [f.name, [f.alias!]])),
-    // Repeated flags become arrays: 'strings' flags keep them all, the others the last one.
-    configuration: { 'boolean-negation': false, 'camel-case-expansion': false, 'strip-aliased': true, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false, 'duplicate-arguments-array': true, 'halt-at-non-option': stopAtFirstArg },
-  };
-  const out = parser(joinValues(argv, flags, stopAtFirstArg), opts);
-  const known = new Set(flags.flatMap((f) => (f.alias ? [f.name, f.alias] : [f.name])));
-  for (const key of Object.keys(out)) {
-    if (key === '_' || key === '--') continue;
-    if (!known.has(key)) throw new RuntimeError(`${where}: flag provided but not defined: -${key}`);
+  const byName = new Map<string, FlagSpec>();
+  for (const f of flags) {
+    byName.set(f.name, f);
+    if (f.alias) byName.set(f.alias, f);
+  }
+  const given = new Map<FlagSpec, (string | boolean)[]>();
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      args.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      args.push(a);
+      if (stopAtFirstArg) {
+        args.push(...argv.slice(i + 1));
+        break;
+      }
+      continue;
+    }
+    const body = a.slice(a.startsWith('--') ? 2 : 1);
+    const eq = body.indexOf('=');
+    const name = eq < 0 ? body : body.slice(0, eq);
+    const f = byName.get(name);
+    if (!f) throw new RuntimeError(`${where}: flag provided but not defined: -${name}`);
+    let value: string | boolean;
+    if (f.type === 'boolean') {
+      const text = eq < 0 ? 'true' : body.slice(eq + 1);
+      if (text !== 'true' && text !== 'false') throw new RuntimeError(`${where}: invalid boolean value ${JSON.stringify(text)} for -${name}`);
+      value = text === 'true';
+    } else if (eq >= 0) {
+      value = body.slice(eq + 1);
+    } else if (i + 1 < argv.length) {
+      value = argv[++i];
+    } else {
+      throw new RuntimeError(`${where}: flag needs an argument: -${name}`);
+    }
+    const list = given.get(f) ?? [];
+    list.push(value);
+    given.set(f, list);
   }
   const result: Parsed['flags'] = {};
   for (const f of flags) {
-    const raw = out[f.name] as string | boolean | (string | boolean)[] | undefined;
+    const values = given.get(f);
     if (f.type === 'strings') {
-      const all = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-      if (all.some((x) => typeof x !== 'string')) throw new RuntimeError(`${where}: flag needs an argument: -${f.name}`);
-      (result as Record<string, unknown>)[camel(f.name)] = all;
+      result[camel(f.name)] = (values ?? []) as string[];
       continue;
     }
-    let v = Array.isArray(raw) ? raw[raw.length - 1] : raw;
-    if (v === undefined) v = f.default as string | boolean | undefined;
+    const v = values ? values[values.length - 1] : f.default;
     if (f.type === 'number' && v !== undefined) {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new RuntimeError(`${where}: invalid value ${JSON.stringify(v)} for flag -${f.name}`);
+      if (v === '' || !Number.isInteger(n) || n < 0) throw new RuntimeError(`${where}: invalid value ${JSON.stringify(v)} for flag -${f.name}`);
       result[camel(f.name)] = n;
       continue;
     }
-    if (f.type === 'string' && typeof v === 'boolean') throw new RuntimeError(`${where}: flag needs an argument: -${f.name}`);
     if (f.choices && v !== undefined && !f.choices.includes(String(v))) {
       throw new RuntimeError(`${where}: invalid value ${JSON.stringify(v)} for flag -${f.name}: want one of ${f.choices.join(', ')}`);
     }
     result[camel(f.name)] = v;
   }
-  return { flags: result, args: (out._ as (string | number)[]).map(String).concat((out['--'] as string[] | undefined) ?? []) };
-}
-
-/**
- * Go's flag package (runc's command line) gives a value flag the next argument whatever it
- * looks like: `update --resources - ID` (stdin, as containerd's shim calls it), `--cpu-quota
- * -1`. yargs-parser would read those as flags, so each is joined to its flag as --flag=value.
- */
-function joinValues(argv: string[], flags: FlagSpec[], stopAtFirstArg: boolean): string[] {
-  const takesValue = new Set(flags.filter((f) => f.type !== 'boolean').flatMap((f) => [f.name, ...(f.alias ? [f.alias] : [])]));
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') return out.concat(argv.slice(i));
-    const name = /^--?([^=]+)$/.exec(a)?.[1];
-    if (name !== undefined && takesValue.has(name) && i + 1 < argv.length) {
-      const value = argv[++i];
-      if (value.startsWith('-')) out.push(`${name.length === 1 ? '-' : '--'}${name}=${value}`);
-      else out.push(a, value);
-      continue;
-    }
-    out.push(a);
-    // exec and ps: the first argument ends our flags; what follows is another command line.
-    if (stopAtFirstArg && !a.startsWith('-')) return out.concat(argv.slice(i + 1));
-  }
-  return out;
+  return { flags: result, args };
 }
 
 /** Splits argv into [global part, command, rest]: global flags come before the command. */
