@@ -116,6 +116,18 @@ describe('entry kinds', () => {
     await expect(run(blob.subarray(0, 30))).rejects.toThrow(new RegExp(`^layer sha256:bad: invalid ${c} data \\(unexpected (end of file|EOF)\\)$`));
   });
 
+  it.each([
+    ['a plain tar labelled tar+gzip (as skopeo 1.9 pushes docker-archive layers)', 'none', 'gzip'],
+    ['a gzip layer labelled as a plain tar', 'gzip', 'none'],
+    ['a zstd layer labelled tar+gzip', 'zstd', 'gzip'],
+  ] as [string, Compression, Compression][])('the content decides, not the media type: %s', async (_what, real, label) => {
+    const tar = tarball([{ name: 'etc/marker', data: 'by content\n' }]);
+    const root = fresh();
+    const r = await unpackLayer(Readable.from([compress(tar, real)]), { mediaType: MEDIA[label], target: root, mode: 'apply', diffId: sha256(tar), name: 'sha256:mislabelled' });
+    expect(r.diffId).toBe(sha256(tar));
+    expect(fs.readFileSync(path.join(root, 'etc/marker'), 'utf8')).toBe('by content\n');
+  });
+
   it('an unknown layer media type is a clear error', async () => {
     await expect(
       unpackLayer(Readable.from([Buffer.alloc(1024)]), { mediaType: 'application/vnd.example.layer.v1.tar+lz4', target: fresh(), mode: 'apply', name: 'sha256:x' }),

@@ -72,12 +72,49 @@ async function decompress(blob: Readable, compression: Compression, consume: (b:
   });
 }
 
+/**
+ * The compression a layer really has, from its first bytes (gzip 1f 8b, zstd 28 b5 2f fd, else a
+ * plain tar), and a stream that still yields those bytes. Docker decides by content too
+ * (moby's DecompressStream): images in the wild carry media types that lie, e.g. skopeo 1.9
+ * pushes a docker-archive's plain layers as tar.gzip.
+ */
+async function sniff(blob: Readable): Promise<{ compression: Compression; stream: Readable }> {
+  const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  while (size < 4) {
+    const next = await it.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    head.push(next.value);
+    size += next.value.length;
+  }
+  const start = Buffer.concat(head);
+  const compression: Compression =
+    start[0] === 0x1f && start[1] === 0x8b ? 'gzip' : start.length >= 4 && start.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : 'none';
+  const rest = async function* () {
+    if (start.length) yield start;
+    if (done) return;
+    for (;;) {
+      const next = await it.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  };
+  return { compression, stream: Readable.from(rest(), { objectMode: false }) };
+}
+
 export async function unpackLayer(blob: Readable, opts: UnpackOptions): Promise<UnpackResult> {
-  const compression = compressionOf(opts.mediaType);
-  if (!compression) {
+  if (!compressionOf(opts.mediaType)) {
     blob.destroy();
     throw new LayerError(`layer ${opts.name}: unsupported layer media type ${opts.mediaType}`);
   }
+  const sniffed = await sniff(blob);
+  const compression = sniffed.compression;
+  blob = sniffed.stream;
   const hash = crypto.createHash('sha256');
   let size = 0;
   const writer = new LayerWriter(opts.target, opts.mode, opts.lowers);
