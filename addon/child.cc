@@ -641,6 +641,9 @@ void load_seccomp(const Plan* p) {
 }
 
 [[noreturn]] void exec_process(const Plan* p) {
+  // The AppArmor profile / SELinux label for the exec, while we still hold every capability
+  // and before no_new_privs and seccomp (runc's order).
+  for (int i = 0; i < p->nexec_attrs; i++) write_file(p->exec_attrs[i].path, p->exec_attrs[i].value, p->exec_attrs[i].what);
   // runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
   // while we still hold it, before the user and capabilities change (the rest of the setup
   // then runs under the filter, as in runc); with no_new_privs it goes in last, below.

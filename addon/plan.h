@@ -71,6 +71,14 @@ struct Sysctl {
   const char* value;
 };
 
+// A write to one of the process's LSM attributes (/proc/self/attr/...) just before execve:
+// the AppArmor profile or SELinux label the kernel applies at the exec.
+struct ExecAttr {
+  const char* path;
+  const char* value;
+  const char* what;   // error message prefix, e.g. "apply apparmor profile: write "
+};
+
 struct Plan {
   // Stage 1 (first child): namespaces.
   JoinNs* joins;
@@ -129,6 +137,8 @@ struct Plan {
   int set_caps;          // 0 = leave capabilities as they are
   int last_cap;          // highest capability number the kernel knows
   int no_new_privs;
+  ExecAttr* exec_attrs;
+  int nexec_attrs;
   const void* seccomp_filter;  // struct sock_filter array, or NULL
   int seccomp_len;             // number of instructions
   unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_*

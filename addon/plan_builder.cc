@@ -213,6 +213,11 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   }
   p.last_cap = (int)r.Int(o, "lastCap", 40);
   p.no_new_privs = (int)r.Int(o, "noNewPrivs");
+  Napi::Array attrs = r.Arr(o, "execAttrs");
+  for (uint32_t i = 0; i < attrs.Length(); i++) {
+    Napi::Object a = r.Elem(attrs, i, "execAttrs");
+    st->exec_attrs.push_back(ExecAttr{r.Str(a, "path", false), r.Str(a, "value", false), r.Str(a, "what", false)});
+  }
   Napi::Value sec = o.Get("seccomp");
   if (sec.IsBuffer()) {
     auto b = sec.As<Napi::Buffer<char>>();
@@ -237,6 +242,8 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   p.nops = (int)st->ops.size();
   p.sysctls = st->sysctls.data();
   p.nsysctls = (int)st->sysctls.size();
+  p.exec_attrs = st->exec_attrs.data();
+  p.nexec_attrs = (int)st->exec_attrs.size();
   p.create_container_hooks = st->create_hooks.data();
   p.ncreate_container_hooks = (int)st->create_hooks.size();
   p.start_container_hooks = st->start_hooks.data();

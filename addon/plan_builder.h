@@ -25,6 +25,7 @@ struct PlanStorage {
   std::vector<Hook> create_hooks, start_hooks;
   std::vector<Rlimit> rlimits;
   std::vector<Sysctl> sysctls;
+  std::vector<ExecAttr> exec_attrs;
   std::vector<gid_t> groups;
   std::vector<char> seccomp;
 };

@@ -12,6 +12,7 @@ import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
+import { applyLsm, planContainerLsm } from '../plan/lsm';
 import { rfc3339Nano } from '../time';
 import type { Context } from './context';
 import { runHooks } from './hooks';
@@ -74,6 +75,8 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   if (fs.realpathSync(rootfs) !== rootfs) throw new RuntimeError(`invalid rootfs: ${rootfs} is not an absolute path, or a symlink`);
   checkTerminal(spec, o);
   checkUserNamespace(spec, (spec.linux?.namespaces ?? []).some((n) => n.type === 'user' && !n.path));
+  // An AppArmor profile or SELinux label the host cannot apply is refused before anything is made.
+  const lsm = planContainerLsm(spec);
 
   const lock = ctx.store.claim(id);
   const rec: ContainerRecord = {
@@ -131,7 +134,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     // Stage 1 enters the cgroups by itself (cgroups/entry.ts).
     entry = openCgroupEntry(cgroup, ctx.rootless);
     // A rootless caller leaves the groups alone, as runc does (setgroups may be denied).
-    launch = Launch.run({ ...plan, ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
+    launch = Launch.run({ ...applyLsm(plan, lsm), ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
       mapUser: (pid) => writeIdMaps(pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? []),
       initBorn: (pid) => {
         rec.pid = pid;

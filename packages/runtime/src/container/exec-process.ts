@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import { validateConfig, formatProblems, type Process, type Spec } from '@tsrun/spec';
 import { describeSystemError, RuntimeError } from '../errors';
+import { planLsm, probeLsmHost } from '../plan/lsm';
 import { refuseUnsupported } from '../plan/unsupported';
 
 export interface ExecProcessFlags {
@@ -107,20 +108,6 @@ function validateProcess(p: Process): void {
   if (!p.args || p.args.length === 0) throw new RuntimeError('args must not be empty');
   // What create refuses to ignore (scheduler, ioPriority, ...), exec refuses too.
   refuseUnsupported({ ociVersion: '', root: { path: '' }, process: p } as Spec);
-  if (p.selinuxLabel) throw new RuntimeError('selinux label is specified in config, but selinux is disabled or not supported');
-  if (p.apparmorProfile) {
-    throw new RuntimeError(
-      apparmorEnabled()
-        ? `apparmor profile ${JSON.stringify(p.apparmorProfile)}: AppArmor is not supported by tsrun`
-        : 'apparmor: config provided but apparmor not supported',
-    );
-  }
-}
-
-function apparmorEnabled(): boolean {
-  try {
-    return fs.readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
-  } catch {
-    return false;
-  }
+  // An AppArmor profile or SELinux label this host cannot apply (plan/lsm.ts).
+  planLsm(p, undefined, probeLsmHost);
 }

@@ -13,6 +13,7 @@ import { CLONE_NEWNS, CLONE_NEWUSER, NAMESPACE_FLAGS } from './constants';
 import type { NativePlan } from './native-plan';
 import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { seccompPlan } from '../seccomp';
+import { planLsm, probeLsmHost } from './lsm';
 
 /** The file under /proc/PID/ns/ of each config namespace type. */
 const NS_FILE: Record<string, string> = {
@@ -95,6 +96,8 @@ export function buildExecPlan(config: Spec, proc: Process, opts: ExecPlanOptions
     caps: capSets(proc.capabilities, opts.warn ?? (() => undefined)),
     lastCap: lastCap(),
     noNewPrivs: !!proc.noNewPrivileges,
+    // The process's own AppArmor profile / SELinux label, as runc gives an exec'd process.
+    execAttrs: planLsm(proc, undefined, probeLsmHost).execAttrs,
     // The container's filter, as runc applies it to exec'd processes.
     ...seccompPlan(config, opts.seccompCacheDir),
     preserveFds: opts.preserveFds ?? 0,

@@ -88,6 +88,8 @@ export interface NativePlan {
   caps?: { bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint };
   lastCap: number;
   noNewPrivs: boolean;
+  /** LSM attribute writes just before execve (plan/lsm.ts): AppArmor profile, SELinux label. */
+  execAttrs?: { path: string; value: string; what: string }[];
   seccomp?: Buffer;
   seccompFlags?: number;
   preserveFds: number;
