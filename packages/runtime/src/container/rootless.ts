@@ -7,7 +7,6 @@
  * newuidmap/newgidmap (the uidmap package), which check the ranges in /etc/subuid and
  * /etc/subgid. Root writes any map itself. Checks and messages follow runc 1.1.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Spec } from '@tsrun/spec';
@@ -87,6 +86,8 @@ function runHelper(tool: 'newuidmap' | 'newgidmap', kind: 'uid' | 'gid', pid: nu
       `mapping tool not present: ${tool} (package uidmap) is needed to map ${kind}s other than your own in a rootless container`,
     );
   }
+  // Loaded here: only multi-id maps need the helpers, and child_process costs every create ~3 ms.
+  const { spawnSync } = require('child_process') as typeof import('child_process');
   const r = spawnSync(exe, [String(pid), ...helperArgs(maps)], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) {
     const why = (r.stderr ?? '').trim().split('\n').pop() || (r.error ? r.error.message : `exit status ${r.status}`);
