@@ -338,3 +338,28 @@ COPY --from=two /done /two
   ok(build(ctx, ['--output', `type=local,dest=${out}`]));
   expect(fs.readFileSync(path.join(out, 'one'), 'utf8') + fs.readFileSync(path.join(out, 'two'), 'utf8')).toBe('one\ntwo\n');
 });
+
+test('an interrupted build (SIGINT during a RUN) exits 130 and leaves no container, mount, snapshot or tag', async () => {
+  const ctx = context(sb, 'ctx', { Dockerfile: 'FROM scratch\nADD rootfs.tar /\nRUN echo step-started; exec sleep 987\n' });
+  const { spawn } = await import('child_process');
+  const child = spawn(process.execPath, [path.join(__dirname, '../../packages/builder/bin/tsbuild'), 'build', '--progress', 'plain', '-t', 'intr:1', ctx], {
+    env: { ...process.env, TSBUILD_ROOT: sb.root },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let sent = false;
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (!sent && err.includes(' step-started')) sent = child.kill('SIGINT');
+    });
+    child.on('close', (c) => resolve(c));
+  });
+  expect(err).toMatch(/^Error: build interrupted by SIGINT$/m);
+  expect(code).toBe(130);
+  expect(ok(sb.tsbuild(['images', '-q'])).stdout).toBe('');
+  expect(mountsUnder(sb.dir)).toEqual([]);
+  expect(fs.readdirSync(path.join(sb.root, 'buildcache/tmp'))).toEqual([]);
+  expect(fs.readdirSync('/run/tsbuild').filter((e) => e.startsWith(`tsbuild-${child.pid}-`))).toEqual([]);
+  expect(sh('pgrep', ['-f', 'sleep 987']).stdout).toBe('');
+});

@@ -10,7 +10,6 @@
  * the config. History entries are written as BuildKit writes them (`RUN /bin/sh -c ... #
  * buildkit`, `|2 A=1 B=2 /bin/sh -c ...` with build args, empty_layer for metadata steps).
  */
-import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MediaType, type Descriptor, type History, type ImageConfig, type Manifest, type Mount } from '@tsrun/spec';
@@ -37,7 +36,7 @@ import { BuildContext, cleanRel, ContextError, hasWildcards } from './context';
 import { archiveKind, CopyError, copyTree, destHost, ensureDir, extractArchive, isDirIn, writeFileEntry, type CopyOptions, type Owner } from './copy';
 import { commitLayer, isEmptyDir, lowerDirs } from './layers';
 import type { Progress } from './progress';
-import { RunError, runStep } from './run';
+import { RunError, runStep, stopStep, type RunningStep } from './run';
 import { readonlySnapshot, scratchDir, SnapshotError, sweepSnapshots, writableSnapshot, type Snapshot } from './snapshot';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -128,7 +127,7 @@ export class Builder {
   private readonly cache: BuildCache;
   private readonly df: Dockerfile;
   private readonly stageRuns = new Map<number, Promise<StageResult>>();
-  private readonly workers = new Set<ChildProcess>();
+  private readonly running = new Set<RunningStep>();
   private readonly usedArgs = new Set<string>();
   private readonly globalArgs = new Map<string, string | undefined>();
   private readonly autoArgs = platformArgs();
@@ -233,10 +232,15 @@ export class Builder {
     if (unused.length) this.o.progress.log(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed`);
   }
 
+  /** Interrupted (SIGINT/SIGTERM): stop like a failed stage; build() then rejects after cleaning up. */
+  cancel(): void {
+    this.stopAll();
+  }
+
   /** Another stage failed: stop running containers (the runtime removes them) and let the rest wind down. */
   private stopAll(): void {
     this.failed = true;
-    for (const w of this.workers) w.kill('SIGTERM');
+    for (const r of this.running) stopStep(r);
   }
 
   private runStage(i: number): Promise<StageResult> {
@@ -594,9 +598,10 @@ export class Builder {
               insecure: security === 'insecure',
               mounts: specMounts,
               onOutput: (_s, chunk) => this.o.progress.output(stepNo, chunk),
-              track: (child) => {
-                this.workers.add(child);
-                return () => this.workers.delete(child);
+              track: (step) => {
+                this.running.add(step);
+                if (this.failed) stopStep(step);
+                return () => this.running.delete(step);
               },
             });
           } finally {

@@ -161,7 +161,24 @@ async function runBuild(c: CliContext, flags: FlagValues, contextArg: string): P
       progress,
       epoch,
     });
-    const result = await builder.build();
+    // Ctrl-C: stop the running steps and unmount their snapshots before exiting (130, as docker).
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      interrupted = sig;
+      builder.cancel();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let result;
+    try {
+      result = await builder.build();
+    } catch (e) {
+      if (interrupted) throw new StoreError(`build interrupted by ${interrupted}`, interrupted === 'SIGINT' ? 130 : 143);
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     const step = progress.start('exporting to image');
     // Tags last: a build that fails never moves a tag.
     if (tags.length) await store.addImages(tags.map((name) => ({ descriptor: result.manifest, name })));

@@ -65,8 +65,30 @@ export interface RunRequest {
   insecure: boolean;
   mounts: Mount[];
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
-  /** Running workers, so that a failing build can stop the others. */
-  track(child: ChildProcess): () => void;
+  /** Running steps, so that a failing or interrupted build can stop the others. */
+  track(step: RunningStep): () => void;
+}
+
+/** A RUN in progress: its worker process and its container's id. */
+export interface RunningStep {
+  child: ChildProcess;
+  id: string;
+}
+
+/**
+ * Stops a running step: SIGKILL to every process of its container (a pid 1 without handlers
+ * ignores SIGTERM), through the runtime library; the worker then sees it exit and removes it.
+ * A container not created yet is retried for a moment, then its worker is told to stop.
+ */
+export function stopStep(step: RunningStep, tries = 20): void {
+  try {
+    const { killContainer, makeContext, Logger } = require('@tsrun/runtime') as typeof import('@tsrun/runtime');
+    killContainer(makeContext(RUN_STATE_ROOT, new Logger()), step.id, 9, true);
+  } catch {
+    if (step.child.exitCode !== null || step.child.signalCode !== null) return;
+    if (tries > 0) setTimeout(() => stopStep(step, tries - 1), 100).unref();
+    else step.child.kill('SIGTERM');
+  }
 }
 
 export class RunError extends Error {
@@ -162,7 +184,7 @@ export async function runStep(r: RunRequest): Promise<void> {
   fs.mkdirSync(RUN_STATE_ROOT, { recursive: true, mode: 0o700 });
   const id = `tsbuild-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   const child = spawn(process.execPath, [workerPath(), RUN_STATE_ROOT, bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const untrack = r.track(child);
+  const untrack = r.track({ child, id });
   child.stdout!.on('data', (b: Buffer) => r.onOutput('stdout', b));
   child.stderr!.on('data', (b: Buffer) => r.onOutput('stderr', b));
   const code = await new Promise<number>((resolve, reject) => {
