@@ -126,7 +126,8 @@ afterAll(async () => {
     for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).reverse()) {
       if (m.mountPoint.startsWith(work)) spawnSync('umount', ['-l', m.mountPoint]);
     }
-    const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)) : [];
+    // ~cache: tsrun's compiled seccomp filters, not a container's state.
+    const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)).filter((e) => e !== '~cache') : [];
     fs.rmSync(work, { recursive: true, force: true });
     // The runtime made the namespace's parent cgroup (/<namespace>) on the way to each container's.
     for (const h of fs.readdirSync('/sys/fs/cgroup')) {

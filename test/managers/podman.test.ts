@@ -71,7 +71,8 @@ function leftovers(): Set<string> {
   const out = new Set<string>();
   const list = (dir: string) => {
     try {
-      for (const e of fs.readdirSync(dir)) out.add(path.join(dir, e));
+      // ~cache: tsrun's compiled seccomp filters, not a container's state.
+      for (const e of fs.readdirSync(dir)) if (e !== '~cache') out.add(path.join(dir, e));
     } catch {
       /* absent */
     }
