@@ -717,7 +717,8 @@ void load_seccomp(const Plan* p) {
     do {
       n = read(fifo, &c, 1);
     } while (n < 0 && errno == EINTR);
-    close(fifo);
+    // Left open (close-on-exec) until the exec: `start` waits for the fifo to lose its last
+    // reader before it runs poststart hooks, which come after the user process is executed.
   }
   run_hooks(p->start_container_hooks, p->nstart_container_hooks, g_start_state, "startContainer");
   exec_process(p);

@@ -33,7 +33,9 @@ export function runHook(kind: HookKind, index: number, hook: Hook, state: State)
     maxBuffer: 1 << 20,
   });
   const what = `${kind} hook #${index} (${hook.path})`;
-  if (res.error) {
+  // A hook need not read the state: one that exits first makes our write fail with EPIPE, and
+  // its own exit status is what counts (as with runc).
+  if (res.error && (res.error as NodeJS.ErrnoException).code !== 'EPIPE') {
     const code = (res.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new RuntimeError(`error running ${what}: timed out after ${hook.timeout}s`);
     throw new RuntimeError(`error running ${what}: ${code === 'ENOENT' ? 'no such file or directory' : res.error.message}`);

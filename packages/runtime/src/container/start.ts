@@ -28,9 +28,33 @@ export function startContainer(ctx: Context, id: string): void {
     } finally {
       fs.closeSync(fd);
     }
+    const poststart = rec.config.hooks?.poststart ?? [];
+    // poststart comes after the user process has been executed (runtime-spec "Lifecycle"), so
+    // also after init's startContainer hooks: wait until init has exec'd (or died).
+    if (poststart.length) waitUntilFifoClosed(fifo);
     fs.unlinkSync(fifo);
-    runHooksWarn('poststart', rec.config.hooks?.poststart, specState(rec, 'running'), (m) => ctx.log.warn(m));
+    runHooksWarn('poststart', poststart, specState(rec, 'running'), (m) => ctx.log.warn(m));
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * Init holds the exec fifo open, close-on-exec, until it execs the user process: once opening
+ * it for writing without blocking fails with ENXIO, no reader is left, so init has exec'd (or
+ * died). Opening as a writer consumes nothing. Bounded: a startContainer hook has its own timeout.
+ */
+function waitUntilFifoClosed(fifo: string): void {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 60_000; i++) {
+    let fd: number;
+    try {
+      fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENXIO') return;
+      throw e;
+    }
+    fs.closeSync(fd);
+    Atomics.wait(sleeper, 0, 0, 1);
   }
 }
