@@ -104,11 +104,13 @@ describe('console socket', () => {
     await sb.startDetached(id, sb.bundle(['sleep', '1000']));
     const cs = await consoleSocket('typed\n');
     const pidFile = sb.path('exec.pid');
+    // The sleep keeps the process alive while its pid file is checked against /proc (the typed
+    // input waits in the pty meanwhile).
     ok(sb.rt(['exec', '--tty', '--detach', '--console-socket', cs.sock, '--pid-file', pidFile, id,
-      'sh', '-c', `tty; ${SESSION}; read x; echo "got $x"`]));
+      'sh', '-c', `tty; ${SESSION}; sleep 1; read x; echo "got $x"`]));
+    const nspid = /^NSpid:\s+.*\s(\d+)$/m.exec(fs.readFileSync(`/proc/${fs.readFileSync(pidFile, 'utf8')}/status`, 'utf8'))?.[1];
     const got = await cs.received();
     expect(got.meta.isatty).toBe(true);
-    const nspid = /^NSpid:\s+.*\s(\d+)$/m.exec(fs.readFileSync(`/proc/${fs.readFileSync(pidFile, 'utf8')}/status`, 'utf8'))?.[1];
     const out = lines(got.output);
     expect(out).toContain('/dev/pts/0');
     expect(out).toContain(`session=${nspid} self=${nspid} tty=${136 << 8}`);
