@@ -254,6 +254,34 @@ function procStart(pid: number): string {
   return st.slice(st.lastIndexOf(')') + 2).split(' ')[19] || '';
 }
 
+/**
+ * rmdir every (empty) cgroup directory called `name`, in every hierarchy and at any depth up
+ * to 4 (a relative cgroup parent lands under the creating process's own cgroup): for parents
+ * a manager made on the way to its containers' cgroups.
+ */
+export function removeCgroupDirsNamed(name: string): void {
+  const walk = (dir: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const sub = path.join(dir, e.name);
+      if (e.name === name) {
+        try {
+          fs.rmdirSync(sub);
+        } catch {
+          /* busy or gone: the leak checks will tell */
+        }
+      } else if (depth < 4) walk(sub, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+}
+
 /** The ids runc accepts: ^[\w+-.]+$ but not . or .. */
 export function validId(id: string): boolean {
   return /^[\w+.-]+$/.test(id) && id !== '.' && id !== '..' && !id.startsWith('-');

@@ -12,7 +12,7 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildRootfs, parseMountinfo, RUNTIME } from '../helpers/runtime';
+import { buildRootfs, parseMountinfo, removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
 
@@ -130,11 +130,7 @@ afterAll(async () => {
     const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)).filter((e) => e !== '~cache') : [];
     fs.rmSync(work, { recursive: true, force: true });
     // The runtime made the namespace's parent cgroup (/<namespace>) on the way to each container's.
-    for (const h of fs.readdirSync('/sys/fs/cgroup')) {
-      const dir = path.join('/sys/fs/cgroup', h, NS);
-      if (fs.existsSync(dir)) fs.rmdirSync(dir);
-    }
-    if (fs.existsSync(path.join('/sys/fs/cgroup', NS))) fs.rmdirSync(path.join('/sys/fs/cgroup', NS));
+    removeCgroupDirsNamed(NS);
     expect(leftState).toEqual([]);
   }
 });

@@ -13,7 +13,7 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildRootfs, parseMountinfo, RUNTIME } from '../helpers/runtime';
+import { buildRootfs, parseMountinfo, removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
 
@@ -104,10 +104,8 @@ afterAll(async () => {
     // ~cache: tsrun's compiled seccomp filters, not a container's state.
     const leftState = fs.existsSync(moby) ? fs.readdirSync(moby).filter((e) => e !== '~cache') : [];
     fs.rmSync(work, { recursive: true, force: true });
-    for (const h of fs.readdirSync('/sys/fs/cgroup')) {
-      const dir = path.join('/sys/fs/cgroup', h, 'tsrun-docker-test');
-      if (fs.existsSync(dir)) fs.rmdirSync(dir);
-    }
+    // --cgroup-parent is relative: under dockerd's own cgroup in each hierarchy, maybe nested.
+    removeCgroupDirsNamed('tsrun-docker-test');
     expect(leftState).toEqual([]);
   }
 });
