@@ -38,38 +38,59 @@ function time(cmd, args) {
   return ms;
 }
 
+/** Medians of `run` for each runtime on one bundle; crun is skipped where it refuses the host. */
+function measure(work, bundle, tag, results) {
+  const candidates = [['tsrun', tsrun], ['runc', which('runc')], ['crun', which('crun')]];
+  for (const [name, bin] of candidates) {
+    if (!bin) continue;
+    const root = path.join(work, `state-${name}`);
+    // crun refuses cgroup v1 hybrid hosts; report and skip instead of failing the bench.
+    try {
+      time(bin, ['--root', root, 'run', '-b', bundle, `warm-${name}-${tag}`]);
+    } catch (e) {
+      console.log(`${name} (${tag}): skipped (${String(e.message).split('\n')[0].slice(0, 120)})`);
+      continue;
+    }
+    const xs = [];
+    for (let i = 0; i < runs; i++) xs.push(time(bin, ['--root', root, 'run', '-b', bundle, `b-${name}-${tag}-${i}`]));
+    results[`${name} run`] = median(xs);
+  }
+}
+
+function report(title, node, results) {
+  console.log(`${title}: median wall time over ${runs} runs each`);
+  console.log(`  ${'node -e 0'.padEnd(12)} ${node.toFixed(1)} ms`);
+  for (const [k, v] of Object.entries(results)) console.log(`  ${k.padEnd(12)} ${v.toFixed(1)} ms`);
+  const ts = results['tsrun run'];
+  const runc = results['runc run'];
+  if (ts !== undefined && runc !== undefined) {
+    console.log(`  tsrun run - node start-up = ${(ts - node).toFixed(1)} ms vs runc run = ${runc.toFixed(1)} ms ` +
+      `(ratio ${((ts - node) / runc).toFixed(2)}; target < 1); tsrun run / runc run = ${(ts / runc).toFixed(2)}`);
+  }
+}
+
 function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bench-'));
   try {
-    const bundle = path.join(work, 'bundle');
-    execFileSync(path.join(repo, 'scripts/make-bundle.sh'), [bundle, 'true']);
-    const candidates = [['tsrun', tsrun], ['runc', which('runc')], ['crun', which('crun')]];
-    const results = {};
-    results['node -e 0'] = median(Array.from({ length: runs }, () => time(process.execPath, ['-e', '0'])));
-    for (const [name, bin] of candidates) {
-      if (!bin) continue;
-      const root = path.join(work, `state-${name}`);
-      // crun refuses cgroup v1 hybrid hosts; report and skip instead of failing the bench.
-      try {
-        time(bin, ['--root', root, 'run', '-b', bundle, `warm-${name}`]);
-      } catch (e) {
-        console.log(`${name}: skipped (${String(e.message).split('\n')[0].slice(0, 120)})`);
-        continue;
-      }
-      const xs = [];
-      for (let i = 0; i < runs; i++) xs.push(time(bin, ['--root', root, 'run', '-b', bundle, `b-${name}-${i}`]));
-      results[`${name} run`] = median(xs);
-    }
-    console.log(`median wall time over ${runs} runs each:`);
-    for (const [k, v] of Object.entries(results)) console.log(`  ${k.padEnd(12)} ${v.toFixed(1)} ms`);
-    const node = results['node -e 0'];
-    const ts = results['tsrun run'];
-    const runc = results['runc run'];
-    if (ts !== undefined && runc !== undefined) {
-      console.log(`tsrun run - node start-up = ${(ts - node).toFixed(1)} ms vs runc run = ${runc.toFixed(1)} ms ` +
-        `(ratio ${((ts - node) / runc).toFixed(2)}; target < 1)`);
-      console.log(`tsrun run / runc run = ${(ts / runc).toFixed(2)}`);
-    }
+    // Two configs: `tsrun spec`'s default, which carries Docker's seccomp profile (as Docker's
+    // and podman's configs do), and the same without seccomp (as `runc spec` writes it).
+    const withSeccomp = path.join(work, 'bundle');
+    execFileSync(path.join(repo, 'scripts/make-bundle.sh'), [withSeccomp, 'true']);
+    const plain = path.join(work, 'bundle-plain');
+    fs.mkdirSync(plain);
+    fs.symlinkSync(path.join(withSeccomp, 'rootfs'), path.join(plain, 'rootfs'));
+    const config = JSON.parse(fs.readFileSync(path.join(withSeccomp, 'config.json'), 'utf8'));
+    delete config.linux.seccomp;
+    config.root.path = path.join(withSeccomp, 'rootfs');
+    fs.writeFileSync(path.join(plain, 'config.json'), JSON.stringify(config, null, 2));
+
+    const node = median(Array.from({ length: runs }, () => time(process.execPath, ['-e', '0'])));
+    const seccomp = {};
+    measure(work, withSeccomp, 'seccomp', seccomp);
+    const none = {};
+    measure(work, plain, 'plain', none);
+    report("tsrun spec's default config (Docker's seccomp profile)", node, seccomp);
+    report('the same config without seccomp (runc spec\'s default)', node, none);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

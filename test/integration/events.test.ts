@@ -78,7 +78,9 @@ describe('events', () => {
       ok(sb.rt(['kill', id, 'KILL']));
       await sb.waitStatus(id, 'stopped');
       ok(sb.rt(['delete', id]));
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 10000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running'), 10000)))]);
+      clearTimeout(timer); // a pending timer would keep jest from exiting
       expect(code).toBe(0);
     } finally {
       child.kill('SIGKILL');

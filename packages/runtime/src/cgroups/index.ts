@@ -18,7 +18,7 @@ export { detectMode, systemdRunning } from './host';
 export { DEFAULT_ALLOWED_DEVICES, deviceRulesForNodes, effectiveDeviceRules, v2DeviceRulesUnsupported } from './devices';
 export { cleanPath, parseCgroupsPath, expandSlice, systemdCgroupPath } from './paths';
 export { sharesToWeight, blkioWeightToIoWeight, swapToV2 } from './convert';
-export { encodeGoJSON, type Json } from './stats';
+export type { Json } from './stats';
 
 export interface CgroupManagerOptions {
   cgroupsPath?: string;

@@ -10,7 +10,7 @@ import { freezeV1, isFrozenV1, thawV1 } from './freezer';
 import { destroyDirs, signalAllFrozen } from './lifecycle';
 import { CgroupLayout, V1Hierarchy } from './mountinfo';
 import { applyV1 } from './resources-v1';
-import { Json, statsV1 } from './stats';
+import type { Json } from './stats';
 import { ApplyOptions, CgroupError, CgroupManager, CgroupMode, CgroupMountSource, LinuxResources, SavedCgroup } from './types';
 
 export class V1Manager implements CgroupManager {
@@ -182,6 +182,8 @@ export class V1Manager implements CgroupManager {
   }
 
   stats(): Record<string, Json> {
+    // Loaded here, as in v2.ts: only events and stats read them, not every create.
+    const { statsV1 } = require('./stats') as typeof import('./stats');
     return statsV1((c) => this.controllerDir(c), this.mode === 'hybrid' ? this.dirs[''] : undefined);
   }
 

@@ -8,9 +8,8 @@ import { CgroupIO, fsIO, mkdirAll, PERMISSION_CODES, pidsUnder, tryRead } from '
 import { freezeV2, isFrozenV2, thawV2 } from './freezer';
 import { destroyDirs, signalAllFrozen, SIGKILL } from './lifecycle';
 import { applyV2 } from './resources-v2';
-import { installDeviceFilter } from './bpf-devices';
 import { effectiveDeviceRules } from './devices';
-import { Json, statsV2 } from './stats';
+import type { Json } from './stats';
 import { ApplyOptions, CgroupError, CgroupManager, CgroupMountSource, LinuxResources, SavedCgroup } from './types';
 
 /** Does anything in `r` need a controller (runc needAnyControllers)? Device rules do not (eBPF). */
@@ -99,6 +98,8 @@ export class V2Manager implements CgroupManager {
     applyV2(resources, this.dir, this.controllerAwareIO(controllers), controllers);
     if (opts.initial || resources?.devices !== undefined) {
       try {
+        // The eBPF program generator and its syscalls: loaded on cgroup v2 hosts only.
+        const { installDeviceFilter } = require('./bpf-devices') as typeof import('./bpf-devices');
         installDeviceFilter(this.dir, effectiveDeviceRules(resources?.devices, opts.extraDeviceRules));
       } catch (e) {
         // Rootless callers cannot load BPF programs; runc ignores that too.
@@ -196,6 +197,8 @@ export class V2Manager implements CgroupManager {
   }
 
   stats(): Record<string, Json> {
+    // Loaded when used: only events and stats read them, not every create.
+    const { statsV2 } = require('./stats') as typeof import('./stats');
     return statsV2(this.dir);
   }
 

@@ -3,7 +3,8 @@
  * and exits; otherwise stats are printed every --interval and {"type":"oom","id":...} whenever
  * the kernel reports an OOM in the container, until the container stops.
  */
-import { CgroupManager, encodeGoJSON, Json, loadCgroupManager } from '../cgroups';
+import { CgroupManager, Json, loadCgroupManager } from '../cgroups';
+import { encodeGoJSON } from '../cgroups/stats';
 import { watchOOM } from '../cgroups/oom';
 import { RuntimeError } from '../errors';
 import type { Context } from './context';

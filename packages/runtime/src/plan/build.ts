@@ -13,7 +13,6 @@ import type { NativeHook, NativePlan } from './native-plan';
 import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { OpKind } from './native-plan';
 import { rootPropagation } from './mount-options';
-import { seccompPlan } from '../seccomp';
 import { refuseUnsupported } from './unsupported';
 
 export interface PlanOptions {
@@ -94,7 +93,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     caps: capSets(proc.capabilities, opts.warn ?? (() => undefined)),
     lastCap: lastCap(),
     noNewPrivs: !!proc.noNewPrivileges,
-    ...seccompPlan(spec, opts.seccompCacheDir),
+    // The compiler and its syscall tables load only for a config with a profile.
+    ...(spec.linux?.seccomp ? (require('../seccomp') as typeof import('../seccomp')).seccompPlan(spec, opts.seccompCacheDir) : {}),
     preserveFds: opts.preserveFds ?? 0,
     consoleSocket: opts.consoleSocketFd ?? -1,
     consoleRows: proc.consoleSize?.height ?? 0,
