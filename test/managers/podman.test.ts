@@ -69,17 +69,18 @@ function containerIdOf(n: string): string {
 let before: Set<string>;
 function leftovers(): Set<string> {
   const out = new Set<string>();
-  const list = (dir: string) => {
+  const list = (dir: string, keep: (name: string) => boolean) => {
     try {
-      // ~cache: tsrun's compiled seccomp filters, not a container's state.
-      for (const e of fs.readdirSync(dir)) if (e !== '~cache') out.add(path.join(dir, e));
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory() && keep(e.name)) out.add(path.join(dir, e.name));
     } catch {
       /* absent */
     }
   };
-  list(stateRoot);
+  // ~cache: tsrun's compiled seccomp filters, not a container's state.
+  list(stateRoot, (e) => e !== '~cache');
+  // The containers' cgroups (libpod-<id>); libpod_parent itself and its conmon are podman's own.
   for (const h of ['pids', 'memory', 'cpu', 'freezer', 'unified', '']) {
-    list(path.join('/sys/fs/cgroup', h, 'libpod_parent'));
+    list(path.join('/sys/fs/cgroup', h, 'libpod_parent'), (e) => e.startsWith('libpod-'));
   }
   return out;
 }
@@ -111,7 +112,11 @@ afterAll(() => {
     fs.rmSync(work, { recursive: true, force: true });
   }
   const leaked = [...leftovers()].filter((e) => !before.has(e));
-  for (const e of leaked.reverse()) fs.rmSync(e, { recursive: true, force: true });
+  for (const e of leaked.reverse()) {
+    // A cgroup directory goes with rmdir (its files cannot be unlinked); state with rm -r.
+    if (e.startsWith('/sys/fs/cgroup/')) spawnSync('rmdir', [e]);
+    else fs.rmSync(e, { recursive: true, force: true });
+  }
   expect(leaked).toEqual([]);
 });
 
