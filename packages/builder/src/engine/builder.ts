@@ -61,6 +61,11 @@ export interface BuildOptions {
   progress: Progress;
   /** SOURCE_DATE_EPOCH: history times and layer mtimes are clamped to it. */
   epoch?: number;
+  /**
+   * Images FROM and --from name that the store lacks are pulled ('missing', docker build's
+   * default); 'always' (--pull) asks the registry for a newer one first.
+   */
+  pull?: 'missing' | 'always';
 }
 
 export interface BuildResult {
@@ -262,6 +267,26 @@ export class Builder {
     return this.o.epoch !== undefined ? new Date(this.o.epoch * 1000).toISOString() : new Date().toISOString();
   }
 
+  private readonly images = new Map<string, Promise<ReturnType<ImageStore['resolve']>>>();
+
+  /**
+   * An image by reference, from the store, pulled first when the store lacks it (or always,
+   * with --pull), once per build whatever the number of instructions that name it.
+   */
+  private image(ref: string): Promise<ReturnType<ImageStore['resolve']>> {
+    let p = this.images.get(ref);
+    if (!p) {
+      p = (async () => {
+        // The registry client loads only for builds that may need it.
+        const { pullImage } = require('../registry') as typeof import('../registry');
+        await pullImage(this.o.store, ref, { policy: this.o.pull ?? 'missing' });
+        return this.o.store.resolve(ref);
+      })();
+      this.images.set(ref, p);
+    }
+    return p;
+  }
+
   private async base(st: Stage): Promise<{ state: BuildState; key: string; label: string }> {
     const image = this.fromImage(st);
     if (st.from.platform) {
@@ -294,9 +319,9 @@ export class Builder {
     if (stage !== undefined) throw this.located(st.from, new Error(`FROM ${image}: stage ${image} is defined after this one`));
     let img;
     try {
-      img = this.o.store.resolve(image);
+      img = await this.image(image);
     } catch (e) {
-      throw this.located(st.from, new Error(`FROM ${image}: ${(e as Error).message} (tsbuild builds from images in its store: tsbuild load, import or build it first)`));
+      throw this.located(st.from, new Error(`FROM ${image}: ${(e as Error).message}`));
     }
     const diffIds = img.config.rootfs?.diff_ids ?? [];
     if (diffIds.length !== img.layers.length) throw this.located(st.from, new Error(`FROM ${image}: the image config lists ${diffIds.length} diff_ids for ${img.layers.length} layers`));
@@ -535,7 +560,7 @@ export class Builder {
     } else {
       let img;
       try {
-        img = this.o.store.resolve(ref);
+        img = await this.image(ref);
       } catch (e) {
         throw new Error(`--from=${ref}: ${(e as Error).message}`);
       }
@@ -711,7 +736,7 @@ export class Builder {
     let fromKey: string | undefined;
     if (from !== undefined) {
       const st = this.df.stages.find((s) => s.name === from.toLowerCase()) ?? (/^[0-9]+$/.test(from) ? this.df.stages[Number(from)] : undefined);
-      fromKey = st ? (await this.runStage(st.index)).key : this.at(ins, () => this.o.store.resolve(from).id);
+      fromKey = st ? (await this.runStage(st.index)).key : (await this.image(from).catch((e: Error) => { throw this.located(ins, e); })).id;
       sourceKey = ['from', fromKey, sources];
     } else {
       const local = sources.filter((s) => !urls.includes(s));

@@ -75,7 +75,7 @@ export function buildCommand(ctx: () => CliContext): CommandSpec {
       { name: 'ssh', type: 'strings', describe: 'SSH agent socket to expose to the build (default|<id>[=<socket>])' },
       { name: 'platform', type: 'string', describe: 'Set target platform for build (only the native platform)' },
       { name: 'allow', type: 'strings', describe: 'Allow extra privileged entitlement (security.insecure)' },
-      { name: 'pull', type: 'boolean', default: false, describe: 'Accepted for compatibility: images come from the store, never pulled' },
+      { name: 'pull', type: 'boolean', default: false, describe: 'Always attempt to pull a newer version of the images FROM names (else only missing ones are pulled)' },
     ],
     async run(flags, [contextArg]) {
       return runBuild(ctx(), flags, contextArg);
@@ -154,6 +154,7 @@ async function runBuild(c: CliContext, flags: FlagValues, contextArg: string): P
       buildArgs: keyValues(flags.buildArg as string[], '--build-arg'),
       target: flags.target as string | undefined,
       noCache: !!flags.noCache,
+      pull: flags.pull ? 'always' : 'missing',
       labels: keyValues(flags.label as string[], '--label'),
       network: flags.network as 'default' | 'none' | 'host' | undefined,
       secrets,
