@@ -12,7 +12,8 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildRootfs, parseMountinfo, removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
+import { busyboxImageArchive, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
 
@@ -20,7 +21,6 @@ const IMAGE = 'localhost/tsrun-test-busybox:latest';
 const NS = 'tsrun-test';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-containerd-'));
 const sock = path.join(work, 'containerd.sock');
-const repo = path.resolve(__dirname, '../..');
 let daemon: ChildProcess | undefined;
 const made: string[] = [];
 
@@ -46,11 +46,6 @@ function run(n: string, args: string[], flags: string[] = []): SpawnSyncReturns<
   return ctr(['run', '--runc-binary', RUNTIME, '--runc-root', runtimeRoot, ...flags, IMAGE, n, ...args]);
 }
 
-/** Runs a command line on a terminal of its own (script(1)), for -t cases. */
-function onTerminal(argv: string[]): SpawnSyncReturns<string> {
-  const line = argv.map((s) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)).join(' ');
-  return spawnSync('script', ['-qefc', line, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
-}
 
 /** The runtime's --root as the shim passes it: <runc-root>/<namespace>. */
 const runtimeRoot = path.join(work, 'runtime-root');
@@ -58,13 +53,6 @@ function stateDir(id: string): string {
   return path.join(runtimeRoot, NS, id);
 }
 
-function waitForSync(cond: () => boolean, what: string, timeoutMs = 15_000): void {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    spawnSync('sleep', ['0.05']);
-  }
-}
 
 function taskStatus(n: string): string {
   const line = ok(['task', 'ls']).split('\n').find((l) => l.split(/\s+/)[0] === n);
@@ -98,18 +86,7 @@ beforeAll(async () => {
   });
   waitForSync(() => ctr(['version']).status === 0, 'containerd to answer', 30_000);
 
-  // The image: a busybox rootfs, imported and saved as a docker archive by tsbuild.
-  const rootfs = path.join(work, 'rootfs');
-  buildRootfs(rootfs);
-  const tar = path.join(work, 'rootfs.tar');
-  expect(spawnSync('tar', ['-C', rootfs, '-cf', tar, '.']).status).toBe(0);
-  const tsbuild = (args: string[]) => {
-    const r = spawnSync(process.execPath, [path.join(repo, 'packages/builder/bin/tsbuild'), '--root', path.join(work, 'images'), ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`tsbuild ${args.join(' ')}: ${r.stderr}`);
-  };
-  tsbuild(['import', tar, IMAGE]);
-  tsbuild(['save', '-o', path.join(work, 'image.tar'), IMAGE]);
-  ok(['images', 'import', path.join(work, 'image.tar')]);
+  ok(['images', 'import', busyboxImageArchive(work, IMAGE)]);
 });
 
 afterAll(async () => {
@@ -123,9 +100,7 @@ afterAll(async () => {
       await exited;
     }
     // The shims outlive a stopped daemon only while they have tasks: none are left.
-    for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).reverse()) {
-      if (m.mountPoint.startsWith(work)) spawnSync('umount', ['-l', m.mountPoint]);
-    }
+    unmountUnder(work);
     // ~cache: tsrun's compiled seccomp filters, not a container's state.
     const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)).filter((e) => e !== '~cache') : [];
     fs.rmSync(work, { recursive: true, force: true });

@@ -13,7 +13,8 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildRootfs, parseMountinfo, removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
+import { busyboxImageArchive, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
 
@@ -21,7 +22,6 @@ const IMAGE = 'localhost/tsrun-test-busybox:latest';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-docker-'));
 const sock = path.join(work, 'docker.sock');
 const execRoot = path.join(work, 'exec');
-const repo = path.resolve(__dirname, '../..');
 let daemon: ChildProcess | undefined;
 const made: string[] = [];
 
@@ -46,13 +46,6 @@ const RUN = ['run', '--runtime', 'tsrun', '--network', 'none'];
 /** The container's memory limit as it sees it (cgroup v1 or v2). */
 const MEMORY_LIMIT = ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'];
 
-function waitForSync(cond: () => boolean, what: string, timeoutMs = 30_000): void {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    spawnSync('sleep', ['0.1']);
-  }
-}
 
 /** The runtime's state dir of a container, under the --root the shim passes. */
 function stateDir(id: string): string {
@@ -74,17 +67,7 @@ beforeAll(() => {
   ], { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'dockerd.log'), 'w')] });
   waitForSync(() => docker(['info']).status === 0, 'dockerd to answer');
 
-  const rootfs = path.join(work, 'rootfs');
-  buildRootfs(rootfs);
-  const tar = path.join(work, 'rootfs.tar');
-  expect(spawnSync('tar', ['-C', rootfs, '-cf', tar, '.']).status).toBe(0);
-  const tsbuild = (args: string[]) => {
-    const r = spawnSync(process.execPath, [path.join(repo, 'packages/builder/bin/tsbuild'), '--root', path.join(work, 'images'), ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`tsbuild ${args.join(' ')}: ${r.stderr}`);
-  };
-  tsbuild(['import', tar, IMAGE]);
-  tsbuild(['save', '-o', path.join(work, 'image.tar'), IMAGE]);
-  ok('load', '-i', path.join(work, 'image.tar'));
+  ok('load', '-i', busyboxImageArchive(work, IMAGE));
 });
 
 afterAll(async () => {
@@ -97,9 +80,7 @@ afterAll(async () => {
       daemon.kill('SIGTERM');
       await exited;
     }
-    for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).reverse()) {
-      if (m.mountPoint.startsWith(work)) spawnSync('umount', ['-l', m.mountPoint]);
-    }
+    unmountUnder(work);
     const moby = path.join(execRoot, 'runtime-runc', 'moby');
     // ~cache: tsrun's compiled seccomp filters, not a container's state.
     const leftState = fs.existsSync(moby) ? fs.readdirSync(moby).filter((e) => e !== '~cache') : [];
@@ -129,8 +110,7 @@ describe('docker run', () => {
   });
 
   it('-it gives an interactive terminal', () => {
-    const line = ['docker', '-H', `unix://${sock}`, ...RUN, '--rm', '-it', IMAGE, 'sh', '-c', 'tty; exit 2'].join(' ');
-    const r = spawnSync('script', ['-qefc', line, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
+    const r = onTerminal(['docker', '-H', `unix://${sock}`, ...RUN, '--rm', '-it', IMAGE, 'sh', '-c', 'tty; exit 2']);
     expect(r.stdout.replace(/\r/g, '')).toMatch(/\/dev\/pts\/\d+\n/);
     expect(r.status).toBe(2);
   });
@@ -152,8 +132,7 @@ describe('a running docker container', () => {
 
   it('exec runs inside with its exit code; exec -t on a terminal', () => {
     expect(docker(['exec', n, 'sh', '-c', 'test -f /tmp/count && exit 6']).status).toBe(6);
-    const line = ['docker', '-H', `unix://${sock}`, 'exec', '-t', n, 'sh', '-c', 'tty'].join(' ');
-    const r = spawnSync('script', ['-qefc', line, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
+    const r = onTerminal(['docker', '-H', `unix://${sock}`, 'exec', '-t', n, 'sh', '-c', 'tty']);
     expect(r.stdout.replace(/\r/g, '')).toMatch(/\/dev\/pts\/\d+/);
   });
 

@@ -15,7 +15,8 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { buildRootfs, isRunc, parseMountinfo, RUNTIME, waitFor } from '../helpers/runtime';
+import { onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { buildRootfs, isRunc, RUNTIME, waitFor } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
 
@@ -106,9 +107,7 @@ afterAll(() => {
     // podman leaves its storage mounts (shm, netns) until reset; nothing of ours may stay.
     podman(['system', 'reset', '--force']);
   } finally {
-    for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).reverse()) {
-      if (m.mountPoint.startsWith(work)) spawnSync('umount', ['-l', m.mountPoint]);
-    }
+    unmountUnder(work);
     fs.rmSync(work, { recursive: true, force: true });
   }
   const leaked = [...leftovers()].filter((e) => !before.has(e));
@@ -275,13 +274,7 @@ describe('podman container lifecycle', () => {
 
   it('run -it: an interactive shell on a terminal', () => {
     // `script` gives podman a terminal of its own; what we type reaches the container's shell.
-    const cmd = ['podman', ...podmanArgs(['run', '--rm', '-it', IMAGE, 'sh'])].map(shellQuote).join(' ');
-    const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], {
-      encoding: 'utf8',
-      env,
-      input: 'tty; echo "in=$((6*7))"; exit 3\n',
-      timeout: 60_000,
-    });
+    const r = onTerminal(['podman', ...podmanArgs(['run', '--rm', '-it', IMAGE, 'sh'])], env, 'tty; echo "in=$((6*7))"; exit 3\n');
     const out = r.stdout.replace(/\r/g, '');
     expect(out).toMatch(/\/dev\/pts\/\d+/);
     expect(out).toContain('in=42');
@@ -323,22 +316,7 @@ describe('podman container lifecycle', () => {
 
 // ------------------------------------------------------------------ helpers
 
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
-function waitForSync(cond: () => boolean, what: string, timeoutMs = 15_000): void {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (cond()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    spawnSync('sleep', ['0.1']);
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,61 @@
+/**
+ * What the manager tests (podman, containerd, Docker driving the runtime under test) share:
+ * waiting on a condition without an event loop turn, running a command line on a terminal of
+ * its own (script(1)), an image of a busybox rootfs as a docker archive, and unmounting what a
+ * manager left under its work directory.
+ */
+import { spawnSync, SpawnSyncReturns } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { buildRootfs, parseMountinfo } from './runtime';
+
+/** Polls `cond` every 50 ms until it holds (exceptions count as "not yet"). */
+export function waitForSync(cond: () => boolean, what: string, timeoutMs = 30_000): void {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (cond()) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    spawnSync('sleep', ['0.05']);
+  }
+}
+
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs argv on a new terminal (script(1)), as from a user's shell; `input` is typed into it. */
+export function onTerminal(argv: string[], env: NodeJS.ProcessEnv = process.env, input = ''): SpawnSyncReturns<string> {
+  return spawnSync('script', ['-qefc', argv.map(shellQuote).join(' '), '/dev/null'], { encoding: 'utf8', env, input, timeout: 60_000 });
+}
+
+/**
+ * A docker archive at `<work>/image.tar` of a busybox rootfs tagged `image`, made by tsbuild
+ * (its store under `<work>/images`): what managers load without a registry.
+ */
+export function busyboxImageArchive(work: string, image: string): string {
+  const repo = path.resolve(__dirname, '../..');
+  const rootfs = path.join(work, 'rootfs');
+  buildRootfs(rootfs);
+  const tar = path.join(work, 'rootfs.tar');
+  const t = spawnSync('tar', ['-C', rootfs, '-cf', tar, '.']);
+  if (t.status !== 0) throw new Error(`tar: ${t.stderr}`);
+  const tsbuild = (args: string[]) => {
+    const r = spawnSync(process.execPath, [path.join(repo, 'packages/builder/bin/tsbuild'), '--root', path.join(work, 'images'), ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`tsbuild ${args.join(' ')}: ${r.stderr}`);
+  };
+  tsbuild(['import', tar, image]);
+  const out = path.join(work, 'image.tar');
+  tsbuild(['save', '-o', out, image]);
+  return out;
+}
+
+/** Lazily unmounts everything mounted under `dir`, deepest first. */
+export function unmountUnder(dir: string): void {
+  for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).reverse()) {
+    if (m.mountPoint.startsWith(dir)) spawnSync('umount', ['-l', m.mountPoint]);
+  }
+}
