@@ -22,7 +22,7 @@ async function withChildren(n: number): Promise<{ id: string; pid: number; all: 
         return false;
       }
     });
-  const kids = await waitFor(() => (children().length === n ? children() : undefined), `${n} children of ${pid}`);
+  const kids: number[] = (await waitFor(() => (children().length === n ? children() : undefined), `${n} children of ${pid}`))!;
   return { id, pid, all: [pid, ...kids].sort((a, b) => a - b) };
 }
 
