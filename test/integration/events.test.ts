@@ -52,7 +52,10 @@ describe('events', () => {
 
   it('the stream: stats every interval, "oom" when the kernel kills at the limit, ends with the container', async () => {
     const id = sb.id('oom');
-    const b = sb.bundle(['sh', '-c', 'while [ ! -e /dev/shm/go ]; do sleep 0.05; done; head -c 256m /dev/zero | tail; echo "hog $?" > /dev/shm/done; sleep 1000'], (s) => {
+    // The hog volunteers as the OOM killer's victim (oom_score_adj 1000), so that the shell
+    // that reports its end is never the one killed.
+    const hog = '(echo 1000 > /proc/self/oom_score_adj; head -c 256m /dev/zero | tail)';
+    const b = sb.bundle(['sh', '-c', `while [ ! -e /dev/shm/go ]; do sleep 0.05; done; ${hog}; echo "hog $?" > /dev/shm/done; sleep 1000`], (s) => {
       s.linux.cgroupsPath = `/${id}`;
       s.linux.resources.memory = { limit: 32 * MB, swap: 32 * MB };
     });
@@ -68,7 +71,16 @@ describe('events', () => {
       expect(lines(out).some((e) => e.type === 'oom')).toBe(false);
       fs.writeFileSync(`/proc/${pid}/root/dev/shm/go`, '');
       // Generous: on a loaded machine reclaim can take a while before the OOM killer acts.
-      await waitFor(() => readIf(`/proc/${pid}/root/dev/shm/done`), 'the memory hog to die', 60_000);
+      await waitFor(() => readIf(`/proc/${pid}/root/dev/shm/done`), 'the memory hog to die', 60_000).catch((e: Error) => {
+        // What the kernel thinks, for a failure that is not the runtime's.
+        const cg = `/sys/fs/cgroup/memory/${id}`;
+        const diag = ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes', 'memory.usage_in_bytes', 'memory.failcnt', 'memory.oom_control', 'cgroup.procs']
+          .map((f) => `${f}: ${(readIf(`${cg}/${f}`) ?? '-').trim().replace(/\n/g, ' ')}`)
+          .join('; ');
+        const procs = (readIf(`${cg}/cgroup.procs`) ?? '').trim().split('\n').filter(Boolean)
+          .map((p) => `${p} ${(readIf(`/proc/${p}/cmdline`) ?? '').replace(/\0/g, ' ')} ${/^State:.*$/m.exec(readIf(`/proc/${p}/status`) ?? '')?.[0] ?? ''}`);
+        throw new Error(`${e.message}\n${diag}\n${procs.join('\n')}\nevents: ${out.slice(-400)}\nstderr: ${err}`);
+      });
       expect(readIf(`/proc/${pid}/root/dev/shm/done`)).toBe('hog 137\n');
       await waitFor(() => lines(out).some((e) => e.type === 'oom'), `an oom event (got: ${out.slice(-300)})`);
       const oom = lines(out).find((e) => e.type === 'oom')!;
