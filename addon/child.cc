@@ -543,6 +543,24 @@ void set_rlimits(const Plan* p) {
   }
 }
 
+// process.scheduler and process.ioPriority, set before the capabilities go (a real-time
+// policy needs CAP_SYS_NICE), as runc does; exec'd processes inherit both.
+void set_scheduling(const Plan* p) {
+  if (p->sched_set) {
+    struct {  // struct sched_attr, SCHED_ATTR_SIZE_VER0 (glibc 2.36 has no wrapper)
+      uint32_t size, policy;
+      uint64_t flags;
+      int32_t nice;
+      uint32_t priority;
+      uint64_t runtime, deadline, period;
+    } attr = {48, p->sched_policy, p->sched_flags, p->sched_nice, p->sched_priority,
+              p->sched_runtime, p->sched_deadline, p->sched_period};
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) fail(errno, "set scheduler (process.scheduler)");
+  }
+  if (p->ioprio >= 0 && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, p->ioprio) != 0)
+    fail(errno, "set I/O priority (process.ioPriority)");
+}
+
 // Make a pty inside the container's devpts and hand its master to the console socket.
 void setup_console(const Plan* p) {
   int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -701,6 +719,7 @@ void load_seccomp(const Plan* p) {
   if (p->readonly_root && remount_bind("/", MS_RDONLY) != 0) fail(errno, "remount / read-only");
   if (p->console_socket >= 0) setup_console(p);
   set_rlimits(p);
+  set_scheduling(p);
   if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
   resolve_exe(p);
 
@@ -733,6 +752,7 @@ void load_seccomp(const Plan* p) {
   if (p->setsid && setsid() < 0) fail(errno, "setsid");
   if (p->console_socket >= 0) setup_console(p);
   set_rlimits(p);
+  set_scheduling(p);
   if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
   check_cwd_inside_root();
   resolve_exe(p);

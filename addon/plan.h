@@ -147,6 +147,13 @@ struct Plan {
   unsigned short console_rows, console_cols;  // process.consoleSize (0 = leave)
   int setsid;
   int personality;       // -1 = leave
+  int ioprio;            // ioprio_set(IOPRIO_WHO_PROCESS) value (class << 13 | level), or -1
+  int sched_set;         // apply the sched_* fields below with sched_setattr(2)
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime, sched_deadline, sched_period;  // SCHED_DEADLINE, nanoseconds
 
   int sync_fd;           // the child's end of the sync socket
 };

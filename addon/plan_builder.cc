@@ -231,6 +231,19 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   p.console_cols = (unsigned short)r.Int(o, "consoleCols", 0);
   p.setsid = (int)r.Int(o, "setsid", 1);
   p.personality = (int)r.Int(o, "personality", -1);
+  p.ioprio = (int)r.Int(o, "ioprio", -1);
+  Napi::Value sched = o.Get("sched");
+  if (sched.IsObject()) {
+    Napi::Object s = sched.As<Napi::Object>();
+    p.sched_set = 1;
+    p.sched_policy = (uint32_t)r.Int(s, "policy");
+    p.sched_flags = r.U64(s, "flags");
+    p.sched_nice = (int32_t)r.Int(s, "nice");
+    p.sched_priority = (uint32_t)r.Int(s, "priority");
+    p.sched_runtime = r.U64(s, "runtime");
+    p.sched_deadline = r.U64(s, "deadline");
+    p.sched_period = r.U64(s, "period");
+  }
   if (!r.ok()) return nullptr;
 
   // Point the plan at the vectors only once they are complete (no more reallocation).

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { capMask, DEFAULT_CAPS, ok, Spec, useSandbox } from '../helpers/runtime';
+import { capMask, DEFAULT_CAPS, itTsrun, ok, Spec, useSandbox } from '../helpers/runtime';
 
 const sb = useSandbox();
 
@@ -258,5 +258,36 @@ describe('hostname, sysctl, oomScoreAdj', () => {
   it('without oomScoreAdj the value is inherited', () => {
     const mine = fs.readFileSync('/proc/self/oom_score_adj', 'utf8');
     expect(inside(['cat', '/proc/self/oom_score_adj'])).toBe(mine);
+  });
+});
+
+// runtime-spec 1.2 fields that runc 1.1.5 predates (it ignores them): tsrun only.
+describe('scheduler and ioPriority', () => {
+  itTsrun('process.scheduler (policy, nice) and process.ioPriority are the process\'s own, also in exec', async () => {
+    const edit = (s: Spec) => {
+      (s.process as Record<string, unknown>).scheduler = { policy: 'SCHED_BATCH', nice: 5 };
+      (s.process as Record<string, unknown>).ioPriority = { class: 'IOPRIO_CLASS_IDLE', priority: 0 };
+    };
+    // /proc/self/stat fields 19 and 41: nice and policy (SCHED_BATCH = 3).
+    expect(inside(['sh', '-c', 'ionice -p $$; cut -d" " -f19,41 /proc/self/stat'], edit)).toBe('idle\n5 3\n');
+    const id = sb.id('sched');
+    await sb.startDetached(id, sb.bundle(['sleep', '1000']));
+    const file = sb.writeFile('process.json', JSON.stringify({
+      args: ['sh', '-c', 'ionice -p $$; cut -d" " -f19,41 /proc/self/stat'],
+      env: ['PATH=/bin'],
+      cwd: '/',
+      scheduler: { policy: 'SCHED_OTHER', nice: 7 },
+      ioPriority: { class: 'IOPRIO_CLASS_BE', priority: 6 },
+    }));
+    expect(ok(sb.rt(['exec', '-p', file, id])).stdout).toBe('best-effort: prio 6\n7 0\n');
+  });
+
+  itTsrun('a bad value is a one-line error before anything is made', () => {
+    const r = sb.run(sb.id('badio'), sb.bundle(['true'], (s) => {
+      (s.process as Record<string, unknown>).ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 };
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/process\.ioPriority: priority 9 is not between 0 and 7/);
   });
 });

@@ -14,6 +14,7 @@ import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { OpKind } from './native-plan';
 import { rootPropagation } from './mount-options';
 import { refuseUnsupported } from './unsupported';
+import { schedulingPlan } from './scheduling';
 
 export interface PlanOptions {
   bundle: string;
@@ -101,6 +102,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     consoleCols: proc.consoleSize?.width ?? 0,
     setsid: true,
     personality: personality(spec),
+    ...schedulingPlan(proc),
   };
   return { plan, namespaces: ns };
 }

@@ -13,6 +13,7 @@ import { CLONE_NEWNS, CLONE_NEWUSER, NAMESPACE_FLAGS } from './constants';
 import type { NativePlan } from './native-plan';
 import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { seccompPlan } from '../seccomp';
+import { schedulingPlan } from './scheduling';
 import { planLsm, probeLsmHost } from './lsm';
 
 /** The file under /proc/PID/ns/ of each config namespace type. */
@@ -106,5 +107,6 @@ export function buildExecPlan(config: Spec, proc: Process, opts: ExecPlanOptions
     consoleCols: proc.consoleSize?.width ?? 0,
     setsid: true,
     personality: -1,
+    ...schedulingPlan(proc),
   };
 }

@@ -99,4 +99,8 @@ export interface NativePlan {
   consoleCols?: number;
   setsid: boolean;
   personality: number;
+  /** ioprio_set(2) value; absent: leave. */
+  ioprio?: number;
+  /** sched_setattr(2) attributes; absent: leave. */
+  sched?: { policy: number; flags: bigint; nice: number; priority: number; runtime: bigint; deadline: bigint; period: bigint };
 }

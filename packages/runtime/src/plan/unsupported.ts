@@ -7,8 +7,6 @@ import type { Spec } from '@tsrun/spec';
 import { RuntimeError } from '../errors';
 
 const FIELDS: [string, (s: Spec) => unknown][] = [
-  ['process.scheduler', (s) => s.process?.scheduler],
-  ['process.ioPriority', (s) => s.process?.ioPriority],
   ['process.execCPUAffinity', (s) => s.process?.execCPUAffinity],
   ['linux.intelRdt', (s) => s.linux?.intelRdt],
   ['linux.memoryPolicy', (s) => s.linux?.memoryPolicy],
