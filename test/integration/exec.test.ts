@@ -259,8 +259,8 @@ describe('errors', () => {
   // runc 1.1.5 ignores the field; tsrun refuses what it would not apply.
   itTsrun('with a process field tsrun does not implement', async () => {
     const { id } = await running();
-    const file = sb.writeFile('sched.json', JSON.stringify({ args: ['true'], cwd: '/', scheduler: { policy: 'SCHED_BATCH' } }));
-    expectExecError(exec(id, [], ['-p', file]), 'process.scheduler is not supported by tsrun yet');
+    const file = sb.writeFile('affinity.json', JSON.stringify({ args: ['true'], cwd: '/', execCPUAffinity: { initial: '0' } }));
+    expectExecError(exec(id, [], ['-p', file]), 'process.execCPUAffinity is not supported by tsrun yet');
   });
 
   it('with a command that is not there, or a cwd that is not', async () => {

@@ -106,7 +106,7 @@ function validateProcess(p: Process): void {
   if (!p.cwd) throw new RuntimeError('Cwd property must not be empty');
   if (!p.cwd.startsWith('/')) throw new RuntimeError('Cwd must be an absolute path');
   if (!p.args || p.args.length === 0) throw new RuntimeError('args must not be empty');
-  // What create refuses to ignore (scheduler, ioPriority, ...), exec refuses too.
+  // What create refuses to ignore (execCPUAffinity, ...), exec refuses too.
   refuseUnsupported({ ociVersion: '', root: { path: '' }, process: p } as Spec);
   // An AppArmor profile or SELinux label this host cannot apply (plan/lsm.ts).
   planLsm(p, undefined, probeLsmHost);
