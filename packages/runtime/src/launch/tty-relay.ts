@@ -4,6 +4,7 @@
  * master → stdout, its own terminal (when stdin is one) in raw mode while the process runs,
  * and its window size copied to the pty at start and on every SIGWINCH.
  */
+import * as fs from 'fs';
 import * as tty from 'tty';
 import { native } from '../native';
 
@@ -12,13 +13,21 @@ export class TtyRelay {
   private closed: Promise<void>;
   /** Our terminal's settings before raw mode, to put back. */
   private savedTermios?: Buffer;
+  // Typed input goes to the master with plain writes, not through the read stream: a failed
+  // write (EIO once the process is gone, EAGAIN) would otherwise destroy the stream, and with
+  // it whatever output the process wrote last and we had not read yet.
   private readonly onInput = (d: Buffer) => {
-    if (!this.pty.destroyed) this.pty.write(d);
+    if (this.pty.destroyed) return;
+    try {
+      fs.writeSync(this.master, d);
+    } catch {
+      /* the process is gone or not reading: the keys are lost, as on a real terminal */
+    }
   };
 
   private constructor(private readonly master: number) {
-    // A pty master is a tty to libuv: one handle both reads and writes it, without blocking.
-    this.pty = new tty.ReadStream(master, { writable: true } as ConstructorParameters<typeof tty.ReadStream>[1]);
+    // A pty master is a tty to libuv: the handle reads it without blocking (writes: onInput).
+    this.pty = new tty.ReadStream(master);
     this.closed = new Promise((resolve) => {
       this.pty.on('close', () => resolve());
       // EIO once every slave fd is closed: that is the end of the output, not a failure.
@@ -42,6 +51,21 @@ export class TtyRelay {
     return new TtyRelay(fd);
   }
 
+  /** Reads what the pty holds right now (the fd is non-blocking) and passes it on. */
+  private drain(): void {
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(this.master, buf, 0, buf.length, null);
+      } catch {
+        return; // EAGAIN: nothing more now; EIO: no writer left and nothing unread
+      }
+      if (n <= 0) return;
+      process.stdout.write(buf.subarray(0, n));
+    }
+  }
+
   /** Copies our terminal's window size to the pty (SIGWINCH). */
   resize(): void {
     const ws = native().getWinsize(0) ?? native().getWinsize(1);
@@ -59,8 +83,10 @@ export class TtyRelay {
    */
   async finish(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.closed, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+    const ended = await Promise.race([this.closed.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000)))]);
     if (timer) clearTimeout(timer);
+    // Something else still holds the pty: take what is there now rather than drop it.
+    if (!ended && !this.pty.destroyed) this.drain();
     this.pty.destroy();
     const stdin = process.stdin;
     stdin.off('data', this.onInput);
