@@ -33,17 +33,31 @@ esbuild.buildSync({
 });
 
 /**
+ * The file is stored already wrapped as the CommonJS function bin/tsrun calls, and must be
+ * ASCII: bin/tsrun then reads it as latin1 into a one-byte string, without UTF-8 decoding and
+ * without the second copy Module.wrap would make (a copy of this size in the young generation
+ * cost two scavenges, ~3 ms, on every call).
+ */
+function wrapAscii() {
+  const Module = require('module');
+  const src = fs.readFileSync(bundle, 'utf8');
+  const bad = /[^\x00-\x7f]/.exec(src);
+  if (bad) throw new Error(`bundle: ${bundle} has a non-ASCII character (${JSON.stringify(bad[0])} near ${JSON.stringify(src.slice(Math.max(0, bad.index - 30), bad.index + 10))}); escape it in the source`);
+  fs.writeFileSync(bundle, Module.wrap(src), 'latin1');
+}
+
+/**
  * The cache must hold every function, not just those a sample run happens to call, so the
  * bundle is compiled eagerly (--no-lazy). V8 rejects a cache made under other flags, so the
  * default (--lazy) is restored before the cache is serialised: the code is the same either way.
- * bin/tsrun loads it exactly like this: the module wrapper around the source, same filename.
+ * bin/tsrun loads it exactly like this: the same (wrapped) source, read the same way, same filename.
  */
 function makeCodeCache() {
   const vm = require('vm');
   const v8 = require('v8');
   const Module = require('module');
   v8.setFlagsFromString('--no-lazy');
-  const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle });
+  const script = new vm.Script(fs.readFileSync(bundle, 'latin1'), { filename: bundle });
   v8.setFlagsFromString('--lazy');
   fs.writeFileSync(cache, script.createCachedData());
 }
@@ -51,13 +65,14 @@ function makeCodeCache() {
 /** A cache V8 would reject is dead weight: check it in a fresh Node as bin/tsrun would use it. */
 function cacheAccepted() {
   const check = `
-    const vm = require('vm'), fs = require('fs'), Module = require('module');
-    const s = new vm.Script(Module.wrap(fs.readFileSync(${JSON.stringify(bundle)}, 'utf8')),
+    const vm = require('vm'), fs = require('fs');
+    const s = new vm.Script(fs.readFileSync(${JSON.stringify(bundle)}, 'latin1'),
       { filename: ${JSON.stringify(bundle)}, cachedData: fs.readFileSync(${JSON.stringify(cache)}) });
     process.stdout.write(String(!s.cachedDataRejected));`;
   return execFileSync(process.execPath, ['-e', check], { encoding: 'utf8' }) === 'true';
 }
 
+wrapAscii();
 makeCodeCache();
 if (!cacheAccepted()) {
   fs.rmSync(cache, { force: true });

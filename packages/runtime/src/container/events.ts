@@ -12,7 +12,7 @@ import { currentStatus } from './query';
 import type { ContainerRecord } from './record';
 import { isAlive } from './status';
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
 
 /** Go's time.ParseDuration ("5s", "1m30s", "250ms", "1.5h"), in milliseconds. */
 export function parseDuration(s: string): number {
@@ -20,7 +20,7 @@ export function parseDuration(s: string): number {
     throw new RuntimeError(`invalid value "${s}" for flag -interval: time: invalid duration "${s}"`);
   };
   if (s === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/gy;
   let rest = s.startsWith('-') || s.startsWith('+') ? s.slice(1) : s;
   if (!rest) bad();
   let total = 0;
