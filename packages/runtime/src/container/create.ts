@@ -100,7 +100,6 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   let consoleFd = -1;
   let relayFd = -1; // foreground terminal: our end of the socket the pty master comes through
   try {
-    ctx.store.save(rec);
     cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
     cgroup.create();
     // initial: start from runc's default device allow-list. Like runc, the nodes of
@@ -135,6 +134,8 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     entry = openCgroupEntry(cgroup, ctx.rootless);
     // A rootless caller leaves the groups alone, as runc does (setgroups may be denied).
     launch = Launch.run({ ...applyLsm(plan, lsm), ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
+      // The "creating" state, cgroup included, is written while the child sets itself up.
+      whileChildWorks: () => ctx.store.save(rec),
       mapUser: (pid) => writeIdMaps(pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? []),
       initBorn: (pid) => {
         rec.pid = pid;

@@ -15,6 +15,8 @@ export interface LaunchSteps {
    * Not needed when the plan carries the cgroups for stage 1 to enter itself (cgroups/entry.ts).
    */
   joinCgroup?(stage1Pid: number): void;
+  /** Our own work that can overlap the child's set-up (which runs on another CPU). */
+  whileChildWorks?(): void;
   /** Stage 1 made its user namespace: write uid_map/gid_map for it. */
   mapUser(stage1Pid: number): void;
   /** Init exists (not yet running any setup). */
@@ -50,6 +52,7 @@ export class Launch {
   private converse(steps: LaunchSteps): void {
     steps.joinCgroup?.(this.stage1Pid);
     send(this.fd, Msg.Go);
+    steps.whileChildWorks?.();
     for (;;) {
       const m = receive(this.fd);
       if (!m) throw new RuntimeError('container init exited before it was set up');
