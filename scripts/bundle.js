@@ -24,8 +24,9 @@ esbuild.buildSync({
   target: 'node20',
   format: 'cjs',
   logLevel: 'warning',
-  // The image-spec validators are only used by the image commands, which load them on demand.
-  external: ['*.node', '@tsrun/spec/generated/image.js'],
+  // Validators tsrun's commands never run (image-spec; state and features documents) stay
+  // separate files, loaded on demand by whoever uses them.
+  external: ['*.node', '@tsrun/spec/generated/image.js', '@tsrun/spec/generated/runtime-state.js', '@tsrun/spec/generated/runtime-features.js'],
   legalComments: 'none',
   // Less source to read and hash on every start; identifiers stay, so stack traces stay readable.
   minifyWhitespace: true,
