@@ -134,8 +134,14 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     entry = openCgroupEntry(cgroup, ctx.rootless);
     // A rootless caller leaves the groups alone, as runc does (setgroups may be denied).
     launch = Launch.run({ ...applyLsm(plan, lsm), ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
-      // The "creating" state, cgroup included, is written while the child sets itself up.
+      // The "creating" state, cgroup included, is written while the child sets itself up, and
+      // the state with init's pid while init mounts the rootfs.
       whileChildWorks: () => ctx.store.save(rec),
+      whileInitWorks: (pid) => {
+        rec.pid = pid;
+        rec.pidStartTime = readProcStat(pid)?.startTime ?? '';
+        ctx.store.save(rec);
+      },
       mapUser: (pid) => writeIdMaps(pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? []),
       initBorn: (pid) => {
         rec.pid = pid;
@@ -149,11 +155,8 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
         runHooks('createRuntime', spec.hooks?.createRuntime, state);
       },
     });
-    rec.pid = launch.initPid;
     // Init sent the master before it reported ready: it waits in the socket.
     if (relayFd >= 0) extras.ttyMaster = native().recvFd(relayFd).fd;
-    rec.pidStartTime = readProcStat(rec.pid)?.startTime ?? '';
-    ctx.store.save(rec);
     if (o.pidFile) writeFileAtomic(path.resolve(o.pidFile), String(rec.pid));
     launch.commit(JSON.stringify(specState(rec, 'created')));
     return rec;

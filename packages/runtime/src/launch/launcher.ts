@@ -17,6 +17,8 @@ export interface LaunchSteps {
   joinCgroup?(stage1Pid: number): void;
   /** Our own work that can overlap the child's set-up (which runs on another CPU). */
   whileChildWorks?(): void;
+  /** The same, while init sets up the rootfs (its mounts are most of the container's set-up). */
+  whileInitWorks?(initPid: number): void;
   /** Stage 1 made its user namespace: write uid_map/gid_map for it. */
   mapUser(stage1Pid: number): void;
   /** Init exists (not yet running any setup). */
@@ -66,6 +68,7 @@ export class Launch {
           native().waitPid(this.stage1Pid, false);
           steps.initBorn(this.initPid);
           send(this.fd, Msg.Go, steps.creatingState(this.initPid));
+          steps.whileInitWorks?.(this.initPid);
           break;
         case Msg.RuntimeHooks:
           steps.runtimeHooks(this.initPid);
