@@ -2,7 +2,8 @@
  * cgroups: one CgroupManager interface, a v1 driver (also for hybrid hosts) and a v2 driver.
  *
  *   const cg = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd, rootless });
- *   cg.create(); cg.apply(spec.linux?.resources, { initial: true }); cg.join(pid);
+ *   cg.create(); cg.apply(spec.linux?.resources, { initial: true });
+ *   openCgroupEntry(cg, rootless)  // the fds a new process enters through (entry.ts); or cg.join(pid)
  *   state.cgroup = cg.save();            // later: loadCgroupManager(state.cgroup).destroy()
  *
  * The mode and mounts come from /proc/self/mountinfo; nothing is assumed about /sys/fs/cgroup.

@@ -138,7 +138,6 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       // the state with init's pid while init mounts the rootfs.
       whileChildWorks: () => ctx.store.save(rec),
       whileInitWorks: (pid) => {
-        rec.pid = pid;
         rec.pidStartTime = readProcStat(pid)?.startTime ?? '';
         ctx.store.save(rec);
       },

@@ -10,11 +10,6 @@ import type { NativePlan } from '../plan/native-plan';
 import { Msg, receive, send } from './protocol';
 
 export interface LaunchSteps {
-  /**
-   * Stage 1 exists and has not created namespaces yet: put it in the container's cgroup.
-   * Not needed when the plan carries the cgroups for stage 1 to enter itself (cgroups/entry.ts).
-   */
-  joinCgroup?(stage1Pid: number): void;
   /** Our own work that can overlap the child's set-up (which runs on another CPU). */
   whileChildWorks?(): void;
   /** The same, while init sets up the rootfs (its mounts are most of the container's set-up). */
@@ -52,7 +47,6 @@ export class Launch {
   }
 
   private converse(steps: LaunchSteps): void {
-    steps.joinCgroup?.(this.stage1Pid);
     send(this.fd, Msg.Go);
     steps.whileChildWorks?.();
     for (;;) {
