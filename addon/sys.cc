@@ -94,6 +94,17 @@ pid_t sys_fork_into_cgroup(int cgroup_dir_fd) {
   return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }
 
+int sys_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+  // pidfds are always close-on-exec.
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 pid_t sys_clone_parent() {
   return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, 0, 0, 0);
 }

@@ -30,6 +30,7 @@ int sys_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 pid_t sys_fork();                     // fork without glibc's atfork handlers
 pid_t sys_fork_into_cgroup(int cgroup_dir_fd);  // the same, born in a cgroup2 directory (clone3)
 pid_t sys_clone_parent();             // a sibling: the new process's parent is our parent
+int sys_pidfd_open(pid_t pid);        // close-on-exec pidfd (Linux 5.3); -1 and errno otherwise
 
 // Open `path` (relative to the rootfs) below rootfd, never leaving it. O_PATH|O_CLOEXEC.
 int open_in_root(int rootfd, const char* path, int extra_flags);
