@@ -702,8 +702,10 @@ void load_seccomp(const Plan* p) {
     fail2(errno, "setdomainname ", p->domainname);
 
   int rootfd = prepare_rootfs(p);
-  send_msg(MSG_RUNTIME_HOOKS, 0);
-  expect_msg(MSG_HOOKS_DONE);
+  if (p->pause_for_runtime_hooks) {
+    send_msg(MSG_RUNTIME_HOOKS, 0);
+    expect_msg(MSG_HOOKS_DONE);
+  }
   run_hooks(p->create_container_hooks, p->ncreate_container_hooks, g_create_state, "createContainer");
 
   // The exec fifo lives in the runtime's state dir on the host: open it before leaving.

@@ -115,6 +115,7 @@ struct Plan {
   const char** masked;     // NULL-terminated container paths
   const char** readonly;   // NULL-terminated container paths
   const char* fifo_path;   // host path of the exec fifo (NULL: start at once)
+  int pause_for_runtime_hooks;  // stop after the mounts while the runtime runs prestart/createRuntime
   Hook* create_container_hooks;
   int ncreate_container_hooks;
   Hook* start_container_hooks;

@@ -171,6 +171,7 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   p.no_pivot = (int)r.Int(o, "noPivot");
   p.readonly_root = (int)r.Int(o, "readonlyRoot");
   p.loopback_up = (int)r.Int(o, "loopbackUp");
+  p.pause_for_runtime_hooks = (int)r.Int(o, "pauseForRuntimeHooks");
   p.session_keyring = r.Str(o, "sessionKeyring");
   p.hostname = r.Str(o, "hostname");
   p.domainname = r.Str(o, "domainname");

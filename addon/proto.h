@@ -16,7 +16,8 @@ enum MsgType : int32_t {
   // child -> parent
   MSG_USERNS_READY = 10, // stage 1 unshared the user namespace: write its maps
   MSG_INIT_PID = 11,     // value = host pid of the container's init
-  MSG_RUNTIME_HOOKS = 12,// init reached the createRuntime point (mounts done, before pivot_root)
+  MSG_RUNTIME_HOOKS = 12,// init reached the createRuntime point (mounts done, before pivot_root);
+                        // sent only when the plan has prestart/createRuntime hooks
   MSG_READY = 13,        // init is set up and waits on the exec fifo
   MSG_ERROR = 14,        // value = errno, payload = the failing step, e.g. "mount proc on /proc"
   MSG_CONSOLE = 15,      // the pty master was sent over the console socket

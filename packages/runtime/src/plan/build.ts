@@ -78,6 +78,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     masked: linux.maskedPaths ?? [],
     readonly: linux.readonlyPaths ?? [],
     fifoPath: opts.fifoPath,
+    pauseForRuntimeHooks: !!(spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length),
     createContainerHooks: nativeHooks(spec.hooks?.createContainer),
     startContainerHooks: nativeHooks(spec.hooks?.startContainer),
 

@@ -81,6 +81,7 @@ export function buildExecPlan(config: Spec, proc: Process, opts: ExecPlanOptions
     sysctls: [],
     masked: [],
     readonly: [],
+    pauseForRuntimeHooks: false,
     createContainerHooks: [],
     startContainerHooks: [],
 

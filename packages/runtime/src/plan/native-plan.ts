@@ -72,6 +72,8 @@ export interface NativePlan {
   masked: string[];
   readonly: string[];
   fifoPath?: string;
+  /** Init stops after its mounts for the runtime's prestart and createRuntime hooks: only when there are some. */
+  pauseForRuntimeHooks: boolean;
   createContainerHooks: NativeHook[];
   startContainerHooks: NativeHook[];
 
