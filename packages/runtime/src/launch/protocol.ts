@@ -1,7 +1,7 @@
 /**
  * The sync protocol with the container's children; the C side is addon/proto.h.
  * One SOCK_SEQPACKET record per message: a 16-byte header (type, value, payload length,
- * padding; little-endian int32) and the payload.
+ * padding; int32 in the host's byte order) and the payload.
  */
 import * as fs from 'fs';
 
@@ -26,20 +26,35 @@ export interface Message {
 const HEADER = 16;
 const MAX = HEADER + 64 * 1024;
 
+/**
+ * The header is written and read through an Int32Array: native byte order, which is what the
+ * C side's struct uses, and none of Buffer's checked int helpers (their first calls are a
+ * measurable part of a `run`). One receive buffer serves every message: it is parsed before
+ * the next read.
+ */
+let inbox: Buffer | undefined;
+
+function int32View(buf: Buffer): Int32Array {
+  return new Int32Array(buf.buffer, buf.byteOffset, HEADER / 4);
+}
+
 export function send(fd: number, type: Msg, payload = ''): void {
-  const body = Buffer.from(payload, 'utf8');
-  if (body.length > MAX - HEADER) throw new Error('sync message too large');
-  const buf = Buffer.alloc(HEADER + body.length);
-  buf.writeInt32LE(type, 0);
-  buf.writeInt32LE(0, 4);
-  buf.writeInt32LE(body.length, 8);
-  body.copy(buf, HEADER);
+  const len = Buffer.byteLength(payload, 'utf8');
+  if (len > MAX - HEADER) throw new Error('sync message too large');
+  // Slow: its own ArrayBuffer, so the offset is 0 and the view aligned.
+  const buf = Buffer.allocUnsafeSlow(HEADER + len);
+  const head = int32View(buf);
+  head[0] = type;
+  head[1] = 0;
+  head[2] = len;
+  head[3] = 0;
+  if (len) buf.write(payload, HEADER, 'utf8');
   fs.writeSync(fd, buf);
 }
 
 /** Blocks for the next message; undefined when every child end is closed (they died). */
 export function receive(fd: number): Message | undefined {
-  const buf = Buffer.alloc(MAX);
+  const buf = (inbox ??= Buffer.allocUnsafeSlow(MAX));
   let n: number;
   for (;;) {
     try {
@@ -51,6 +66,7 @@ export function receive(fd: number): Message | undefined {
     }
   }
   if (n < HEADER) return undefined;
-  const len = buf.readInt32LE(8);
-  return { type: buf.readInt32LE(0), value: buf.readInt32LE(4), payload: buf.toString('utf8', HEADER, HEADER + len) };
+  const head = int32View(buf);
+  const len = Math.min(head[2], n - HEADER);
+  return { type: head[0], value: head[1], payload: len > 0 ? buf.toString('utf8', HEADER, HEADER + len) : '' };
 }
