@@ -14,6 +14,7 @@ const os = require('os');
 const path = require('path');
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 30;
+const BLOCK = 5;
 const repo = path.resolve(__dirname, '..');
 const tsrun = path.join(repo, 'packages/runtime/bin/tsrun');
 
@@ -38,29 +39,42 @@ function time(cmd, args) {
   return ms;
 }
 
-/** Medians of `run` for each runtime on one bundle; crun is skipped where it refuses the host. */
-function measure(work, bundle, tag, results) {
+/**
+ * Medians of `run` for each runtime on one bundle, and of `node -e 0`. The commands take turns
+ * in blocks of BLOCK runs, so that a slow spell of the machine weighs on all of them alike
+ * rather than on whichever happened to be measured then. Within a block each command follows
+ * itself, so it pays for its own deferred kernel work (namespace and cgroup teardown), not for
+ * another runtime's. crun is skipped where it refuses the host.
+ */
+function measure(work, bundle, tag) {
   const candidates = [['tsrun', tsrun], ['runc', which('runc')], ['crun', which('crun')]];
+  const cmds = [['node -e 0', () => [process.execPath, ['-e', '0']]]];
   for (const [name, bin] of candidates) {
     if (!bin) continue;
     const root = path.join(work, `state-${name}`);
-    // crun refuses cgroup v1 hybrid hosts; report and skip instead of failing the bench.
     try {
       time(bin, ['--root', root, 'run', '-b', bundle, `warm-${name}-${tag}`]);
     } catch (e) {
       console.log(`${name} (${tag}): skipped (${String(e.message).split('\n')[0].slice(0, 120)})`);
       continue;
     }
-    const xs = [];
-    for (let i = 0; i < runs; i++) xs.push(time(bin, ['--root', root, 'run', '-b', bundle, `b-${name}-${tag}-${i}`]));
-    results[`${name} run`] = median(xs);
+    cmds.push([`${name} run`, (i) => [bin, ['--root', root, 'run', '-b', bundle, `b-${name}-${tag}-${i}`]]]);
   }
+  const times = new Map(cmds.map(([k]) => [k, []]));
+  for (let done = 0; done < runs; done += BLOCK) {
+    for (const [k, argv] of cmds) {
+      for (let i = done; i < Math.min(runs, done + BLOCK); i++) times.get(k).push(time(...argv(i)));
+    }
+  }
+  const results = {};
+  for (const [k, xs] of times) results[k] = median(xs);
+  return results;
 }
 
-function report(title, node, results) {
+function report(title, results) {
   console.log(`${title}: median wall time over ${runs} runs each`);
-  console.log(`  ${'node -e 0'.padEnd(12)} ${node.toFixed(1)} ms`);
   for (const [k, v] of Object.entries(results)) console.log(`  ${k.padEnd(12)} ${v.toFixed(1)} ms`);
+  const node = results['node -e 0'];
   const ts = results['tsrun run'];
   const runc = results['runc run'];
   if (ts !== undefined && runc !== undefined) {
@@ -84,13 +98,8 @@ function main() {
     config.root.path = path.join(withSeccomp, 'rootfs');
     fs.writeFileSync(path.join(plain, 'config.json'), JSON.stringify(config, null, 2));
 
-    const node = median(Array.from({ length: runs }, () => time(process.execPath, ['-e', '0'])));
-    const seccomp = {};
-    measure(work, withSeccomp, 'seccomp', seccomp);
-    const none = {};
-    measure(work, plain, 'plain', none);
-    report("tsrun spec's default config (Docker's seccomp profile)", node, seccomp);
-    report('the same config without seccomp (runc spec\'s default)', node, none);
+    report("tsrun spec's default config (Docker's seccomp profile)", measure(work, withSeccomp, 'seccomp'));
+    report('the same config without seccomp (runc spec\'s default)', measure(work, plain, 'plain'));
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
