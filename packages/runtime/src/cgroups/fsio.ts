@@ -84,6 +84,15 @@ export function sleepMs(ms: number): void {
  * dirs). Errors carry the errno code so rootless callers can recognise permission problems.
  */
 export function mkdirAll(dir: string): string[] {
+  // Usually only the container's own directory is missing: one mkdir does it.
+  try {
+    fs.mkdirSync(dir, 0o755);
+    return [dir];
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return [];
+    if (code !== 'ENOENT') throw new CgroupError(`cgroup: mkdir ${dir}: ${errnoText(e)}`, code);
+  }
   const missing: string[] = [];
   let cur = dir;
   while (!fs.existsSync(cur)) {
