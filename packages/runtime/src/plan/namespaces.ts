@@ -49,10 +49,12 @@ export function planNamespaces(spec: Spec): NamespacePlan {
 export function checkNamespaceRules(spec: Spec, ns: NamespacePlan): void {
   const linux = spec.linux ?? {};
   if (!ns.types.has('mount')) throw new RuntimeError('unable to set up a container without a mount namespace');
-  if (spec.hostname && !ns.created.has('uts')) {
+  // As runc: a UTS namespace in the config, new or joined by path, takes the names (a joined
+  // one is the container's own as much as a new one); only the host's may not be renamed.
+  if (spec.hostname && !ns.types.has('uts')) {
     throw new RuntimeError('unable to set hostname without a private UTS namespace');
   }
-  if (spec.domainname && !ns.created.has('uts')) {
+  if (spec.domainname && !ns.types.has('uts')) {
     throw new RuntimeError('unable to set domainname without a private UTS namespace');
   }
   const hasMaps = (linux.uidMappings?.length ?? 0) > 0 || (linux.gidMappings?.length ?? 0) > 0;
