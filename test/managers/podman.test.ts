@@ -68,6 +68,22 @@ function containerIdOf(n: string): string {
 
 /** What of the runtime's state and of podman's cgroups existed before: anything new after is a leak. */
 let before: Set<string>;
+/**
+ * podman (cgroupfs manager) makes libpod_parent and libpod_parent/conmon in each hierarchy and
+ * never removes them. Those that this file's runs made are removed again at the end.
+ */
+const PODMAN_PARENTS = ['libpod_parent/conmon', 'libpod_parent'];
+let parentsBefore: Set<string>;
+function podmanParents(): Set<string> {
+  const out = new Set<string>();
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    for (const p of PODMAN_PARENTS) {
+      const dir = path.join('/sys/fs/cgroup', h, p);
+      if (fs.existsSync(dir)) out.add(dir);
+    }
+  }
+  return out;
+}
 function leftovers(): Set<string> {
   const out = new Set<string>();
   const list = (dir: string, keep: (name: string) => boolean) => {
@@ -88,6 +104,7 @@ function leftovers(): Set<string> {
 
 beforeAll(() => {
   before = leftovers();
+  parentsBefore = podmanParents();
   const conf = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n';
   fs.writeFileSync(confFile, conf);
   const runtimeName = path.basename(RUNTIME);
@@ -116,7 +133,18 @@ afterAll(() => {
     if (e.startsWith('/sys/fs/cgroup/')) spawnSync('rmdir', [e]);
     else fs.rmSync(e, { recursive: true, force: true });
   }
+  // podman's own parents, children first (the set keeps conmon before its parent).
+  const stuck: string[] = [];
+  for (const dir of podmanParents()) {
+    if (parentsBefore.has(dir)) continue;
+    try {
+      fs.rmdirSync(dir);
+    } catch (e) {
+      stuck.push(`${dir}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+  }
   expect(leaked).toEqual([]);
+  expect(stuck).toEqual([]);
 });
 
 describe('podman run', () => {
