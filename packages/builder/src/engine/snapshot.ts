@@ -13,11 +13,11 @@
  * A build killed midway leaves its mount and directory behind; the next build sweeps both
  * (sweepSnapshots) once the process that made them is gone.
  */
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mountsUnder } from '../bundle/make';
 import { fsops, MNT_DETACH } from '../layers/native';
+import { leftByDeadProcess, processOwnedName } from '../store/fsutil';
 
 export class SnapshotError extends Error {}
 
@@ -34,15 +34,6 @@ export interface Snapshot {
   release(opts?: { keepUpper?: boolean }): void;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function tmpRoot(storeRoot: string): string {
   return path.join(storeRoot, 'buildcache', 'tmp');
 }
@@ -51,7 +42,7 @@ export function tmpRoot(storeRoot: string): string {
 export function scratchDir(storeRoot: string, what: string): string {
   const root = tmpRoot(storeRoot);
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-  const dir = path.join(root, `${process.pid}-${what}-${crypto.randomBytes(6).toString('hex')}`);
+  const dir = path.join(root, processOwnedName(what));
   fs.mkdirSync(dir, { mode: 0o700 });
   return dir;
 }
@@ -66,8 +57,7 @@ export function sweepSnapshots(storeRoot: string): void {
     return;
   }
   for (const e of entries) {
-    const pid = Number(e.split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
+    if (!leftByDeadProcess(e)) continue;
     const dir = path.join(root, e);
     for (const m of mountsUnder(dir)) {
       try {

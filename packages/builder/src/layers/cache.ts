@@ -16,10 +16,10 @@
  * builders never produce such links across layers and parents come with their owner and mode,
  * so in practice the content depends on the diff_id alone.
  */
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
+import { leftByDeadProcess, processOwnedName } from '../store/fsutil';
 import { unpackLayer } from './unpack';
 
 export interface CachedLayer {
@@ -45,14 +45,6 @@ function hexOf(diffId: string): string {
   return m[1];
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class LayerCache {
   readonly dir: string;
@@ -78,7 +70,7 @@ export class LayerCache {
     fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.dirname(final), { recursive: true, mode: 0o700 });
     this.sweep(tmpRoot);
-    const tmp = path.join(tmpRoot, `${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+    const tmp = path.join(tmpRoot, processOwnedName());
     fs.mkdirSync(path.join(tmp, 'fs'), { recursive: true, mode: 0o755 });
     try {
       const r = await unpackLayer(src.open(), {
@@ -108,10 +100,7 @@ export class LayerCache {
   /** Removes unpacks left by processes that died. */
   private sweep(tmpRoot: string): void {
     for (const e of fs.readdirSync(tmpRoot)) {
-      const pid = Number(e.split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) {
-        fs.rmSync(path.join(tmpRoot, e), { recursive: true, force: true });
-      }
+      if (leftByDeadProcess(e)) fs.rmSync(path.join(tmpRoot, e), { recursive: true, force: true });
     }
   }
 }

@@ -1,4 +1,7 @@
-/** Durable file operations: a crash leaves either the old or the new file, never a torn one. */
+/**
+ * File operations of the store: durable writes (a crash leaves either the old or the new file,
+ * never a torn one), and the names of temporary files and scratch directories.
+ */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
@@ -10,6 +13,26 @@ export function fsyncDir(dir: string): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * A scratch directory's name that says which process owns it ("<pid>-[tag-]<random>"), so that
+ * a later process can tell the leftovers of one that died (leftByDeadProcess).
+ */
+export function processOwnedName(tag?: string): string {
+  return `${process.pid}-${tag ? `${tag}-` : ''}${crypto.randomBytes(6).toString('hex')}`;
+}
+
+/** True for a processOwnedName whose process is gone: what it left may be swept. */
+export function leftByDeadProcess(name: string): boolean {
+  const pid = Number(name.split('-')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'EPERM';
   }
 }
 
