@@ -199,21 +199,24 @@ function write(store: ImageStore, format: ExportFormat, items: ExportItem[], sin
   return format === 'docker-archive' ? writeDockerArchive(store, items, sink) : writeLayout(store, items, sink);
 }
 
+/** Streams a tar archive into `out`; on error the archive is torn down and the error thrown. */
+async function writeTar(store: ImageStore, format: ExportFormat, items: ExportItem[], out: Writable): Promise<void> {
+  const sink = new TarSink();
+  const done = pipeline(sink.pack as unknown as Readable, out);
+  try {
+    await write(store, format, items, sink);
+    sink.pack.finalize();
+  } catch (e) {
+    sink.pack.destroy(e as Error);
+    await done.catch(() => undefined);
+    throw e;
+  }
+  await done;
+}
+
 /** Writes the archive to a stream (e.g. stdout). */
 export async function exportToStream(store: ImageStore, format: Exclude<ExportFormat, 'oci-dir'>, items: ExportItem[], out: Writable): Promise<void> {
-  await store.session(async () => {
-    const sink = new TarSink();
-    const done = pipeline(sink.pack as unknown as Readable, out);
-    try {
-      await write(store, format, items, sink);
-      sink.pack.finalize();
-    } catch (e) {
-      sink.pack.destroy(e as Error);
-      await done.catch(() => undefined);
-      throw e;
-    }
-    await done;
-  });
+  await store.session(() => writeTar(store, format, items, out));
 }
 
 /**
@@ -237,18 +240,7 @@ export async function exportToPath(store: ImageStore, format: ExportFormat, item
         if (fs.existsSync(dest)) fs.rmdirSync(dest);
         fs.renameSync(tmp, dest);
       } else {
-        const sink = new TarSink();
-        const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
-        const done = pipeline(sink.pack as unknown as Readable, out);
-        try {
-          await write(store, format, items, sink);
-          sink.pack.finalize();
-        } catch (e) {
-          sink.pack.destroy(e as Error);
-          await done.catch(() => undefined);
-          throw e;
-        }
-        await done;
+        await writeTar(store, format, items, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
         const fd = fs.openSync(tmp, 'r');
         fs.fsyncSync(fd);
         fs.closeSync(fd);
