@@ -9,6 +9,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { buildRootfs, parseMountinfo } from './runtime';
 
+/**
+ * Names for the containers a suite makes, unique to this process, each remembered in `made` so
+ * that the suite's cleanup can remove them all.
+ */
+export function containerNamer(made: string[], prefix = 'tsrun'): (tag: string) => string {
+  let counter = 0;
+  return (tag) => {
+    const n = `${prefix}-${process.pid}-${tag}-${++counter}`;
+    made.push(n);
+    return n;
+  };
+}
+
 /** Polls `cond` every 50 ms until it holds (exceptions count as "not yet"). */
 export function waitForSync(cond: () => boolean, what: string, timeoutMs = 30_000): void {
   const end = Date.now() + timeoutMs;

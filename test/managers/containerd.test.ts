@@ -12,7 +12,7 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { busyboxImageArchive, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { busyboxImageArchive, containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
 import { removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
@@ -34,12 +34,7 @@ function ok(args: string[]): string {
   return r.stdout;
 }
 
-let counter = 0;
-function name(tag: string): string {
-  const n = `tsrun-${process.pid}-${tag}-${++counter}`;
-  made.push(n);
-  return n;
-}
+const name = containerNamer(made);
 
 /** `ctr run` with our runtime; returns the result (stdout is the container's). */
 function run(n: string, args: string[], flags: string[] = []): SpawnSyncReturns<string> {

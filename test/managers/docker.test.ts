@@ -13,7 +13,7 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { busyboxImageArchive, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { busyboxImageArchive, containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
 import { removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
@@ -35,12 +35,7 @@ function ok(...args: string[]): string {
   return r.stdout;
 }
 
-let counter = 0;
-function name(tag: string): string {
-  const n = `tsrun-${process.pid}-${tag}-${++counter}`;
-  made.push(n);
-  return n;
-}
+const name = containerNamer(made);
 
 const RUN = ['run', '--runtime', 'tsrun', '--network', 'none'];
 /** The container's memory limit as it sees it (cgroup v1 or v2). */

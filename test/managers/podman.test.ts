@@ -15,7 +15,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
 import { buildRootfs, isRunc, RUNTIME, waitFor } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
@@ -55,12 +55,7 @@ function pm(...args: string[]): string {
   return r.stdout;
 }
 
-let counter = 0;
-function name(tag: string): string {
-  const n = `tsrun-t-${process.pid}-${tag}-${++counter}`;
-  made.push(n);
-  return n;
-}
+const name = containerNamer(made, 'tsrun-t');
 
 function containerIdOf(n: string): string {
   return pm('inspect', '-f', '{{.Id}}', n).trim();
