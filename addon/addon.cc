@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cgroup_sys.h"
+#include "exec_helper_fd.h"
 #include "child.h"
 #include "fsops.h"
 #include "plan_builder.h"
@@ -31,6 +32,24 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const std::string& what) {
   e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
+
+Napi::Value ThrowText(Napi::Env env, const std::string& what) {
+  Napi::Error::New(env, what).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Fds the parent holds only until clone() has copied them into the child.
+struct ParentFds {
+  int fds[4] = {-1, -1, -1, -1};
+  int n = 0;
+  int Keep(int fd) {
+    if (fd >= 0 && n < 4) fds[n++] = fd;
+    return fd;
+  }
+  ~ParentFds() {
+    for (int i = 0; i < n; i++) close(fds[i]);
+  }
+};
 
 // Move an fd to >= min (close-on-exec), so it cannot collide with fds the caller preserves.
 int Above(int fd, int min) {
@@ -50,10 +69,25 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   std::unique_ptr<PlanStorage> st = BuildPlan(env, info[0].As<Napi::Object>());
   if (!st) return env.Undefined();
+  int min = 3 + st->plan.preserve_fds;
+  // The memfds the child's last exec uses (exec_helper.h), above the preserved fds; the
+  // child has its own copies after clone, ours go when this returns.
+  ParentFds own;
+  std::string err_text;
+  int helper = ExecHelperFd(&err_text);
+  if (helper < 0) return ThrowText(env, err_text);
+  st->plan.exec_helper = own.Keep(fcntl(helper, F_DUPFD_CLOEXEC, min));
+  if (st->plan.exec_helper < 0) return ThrowErrno(env, errno, "dup exec helper");
+  st->plan.seccomp_fd = -1;
+  if (st->plan.no_new_privs && st->plan.seccomp_filter) {
+    int fd = SeccompBlobFd(st->plan.seccomp_filter, (unsigned)st->plan.seccomp_len, st->plan.seccomp_flags, &err_text);
+    if (fd < 0) return ThrowText(env, err_text);
+    st->plan.seccomp_fd = own.Keep(Above(fd, min));
+    if (st->plan.seccomp_fd < 0) return ThrowErrno(env, errno, "dup seccomp filter");
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return ThrowErrno(env, errno, "socketpair");
-  int min = 3 + st->plan.preserve_fds;
   sv[0] = Above(sv[0], min);
   sv[1] = Above(sv[1], min);
   st->plan.sync_fd = sv[1];

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_helper.h"
 #include "proto.h"
 #include "sys.h"
 #include "tree_copy.h"
@@ -120,12 +121,6 @@ void reset_signal_handlers() {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     sigaction(sig, &sa, nullptr);  // fails harmlessly for glibc's reserved signals
   }
-}
-
-void unblock_signals() {
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 // ---- paths inside the rootfs ------------------------------------------------------------
@@ -434,6 +429,15 @@ void apply_paths(const Plan* p) {
   close(root);
 }
 
+// ---- the last exec -------------------------------------------------------------------
+
+// Every exec into the container goes through the sealed exec helper (exec_helper.h), so that
+// the kernel never has the runtime's own binary, the host's node, to run as /proc/self/exe.
+// `argv` starts with the helper's kHelperArgs slots. Returns only on failure (errno set).
+void exec_through_helper(int helper, char* const* argv, char* const* envp) {
+  syscall(SYS_execveat, helper, "", argv, envp, AT_EMPTY_PATH);
+}
+
 // ---- hooks run by init (createContainer, startContainer) --------------------------------
 
 long now_ms() {
@@ -442,7 +446,7 @@ long now_ms() {
   return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void run_hooks(const Hook* hooks, int n, const char* state, const char* kind) {
+void run_hooks(const Hook* hooks, int n, const char* state, const char* kind, int helper) {
   for (int i = 0; i < n; i++) {
     const Hook& h = hooks[i];
     int pfd[2];
@@ -451,8 +455,7 @@ void run_hooks(const Hook* hooks, int n, const char* state, const char* kind) {
     if (pid < 0) fail(errno, "fork hook");
     if (pid == 0) {
       dup2(pfd[0], 0);
-      unblock_signals();
-      execve(h.path, h.argv, h.envp);
+      exec_through_helper(helper, h.argv, h.envp);
       _exit(127);
     }
     close(pfd[0]);
@@ -679,11 +682,29 @@ void load_seccomp(const Plan* p) {
     if (fl >= 0) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
   cloexec_from(3 + p->preserve_fds);
-  // As late as possible, so that the setup above is not filtered.
-  if (p->no_new_privs) load_seccomp(p);
-  unblock_signals();
-  execve(g_exe, p->argv, p->envp);
-  fail2(errno, "exec ", g_exe);
+  // The helper gets two fds across its own exec, and makes the sync socket close-on-exec
+  // again first: the socket, to report a failed exec while the runtime still listens; the
+  // filter (no_new_privs), to load it as late as possible, so that it sees only the exec.
+  static char sync_arg[16], filter_arg[16];
+  int sync = g_parent_gone ? -1 : g_sync;
+  Buf b;
+  b.add_int(sync);
+  memcpy(sync_arg, b.s, b.n + 1);
+  b = Buf();
+  b.add_int(p->seccomp_fd);
+  memcpy(filter_arg, b.s, b.n + 1);
+  if (sync >= 0) fcntl(sync, F_SETFD, 0);
+  if (p->seccomp_fd >= 0) fcntl(p->seccomp_fd, F_SETFD, 0);
+  p->exec_argv[0] = (char*)kHelperArgv0;
+  p->exec_argv[1] = sync_arg;
+  p->exec_argv[2] = filter_arg;
+  p->exec_argv[3] = g_exe;
+  exec_through_helper(p->exec_helper, p->exec_argv, p->envp);
+  int err = errno;
+  if (sync >= 0) fcntl(sync, F_SETFD, FD_CLOEXEC);
+  // A filter loaded already (no no_new_privs) that refuses execveat is the likely cause.
+  fail2(err, "exec ", g_exe, p->seccomp_filter && !p->no_new_privs ? " through tsrun's exec helper (execveat)"
+                                                                     : " through tsrun's exec helper");
 }
 
 [[noreturn]] void run_init(const Plan* p) {
@@ -706,7 +727,7 @@ void load_seccomp(const Plan* p) {
     send_msg(MSG_RUNTIME_HOOKS, 0);
     expect_msg(MSG_HOOKS_DONE);
   }
-  run_hooks(p->create_container_hooks, p->ncreate_container_hooks, g_create_state, "createContainer");
+  run_hooks(p->create_container_hooks, p->ncreate_container_hooks, g_create_state, "createContainer", p->exec_helper);
 
   // The exec fifo lives in the runtime's state dir on the host: open it before leaving.
   // O_RDWR never blocks; `start` writes one byte, which is what we wait for below.
@@ -741,7 +762,7 @@ void load_seccomp(const Plan* p) {
     // Left open (close-on-exec) until the exec: `start` waits for the fifo to lose its last
     // reader before it runs poststart hooks, which come after the user process is executed.
   }
-  run_hooks(p->start_container_hooks, p->nstart_container_hooks, g_start_state, "startContainer");
+  run_hooks(p->start_container_hooks, p->nstart_container_hooks, g_start_state, "startContainer", p->exec_helper);
   exec_process(p);
 }
 

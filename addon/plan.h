@@ -49,7 +49,7 @@ struct MountOp {
 
 struct Hook {
   const char* path;
-  char* const* argv;  // NULL-terminated
+  char* const* argv;  // exec helper's argv: its kHelperArgs slots, then the hook's args (NULL-terminated)
   char* const* envp;  // NULL-terminated
   int timeout_sec;    // 0 = none
 };
@@ -122,7 +122,8 @@ struct Plan {
   int nstart_container_hooks;
 
   // The process.
-  char* const* argv;
+  char* const* argv;     // the process's args (NULL-terminated), inside exec_argv
+  char** exec_argv;      // kHelperArgs slots for the exec helper, filled by the child, then argv
   char* const* envp;
   const char* path_env;  // value of PATH in the process env, for resolving argv[0]
   const char* cwd;
@@ -143,6 +144,8 @@ struct Plan {
   const void* seccomp_filter;  // struct sock_filter array, or NULL
   int seccomp_len;             // number of instructions
   unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_*
+  int seccomp_fd;              // with no_new_privs: the filter as a SeccompBlob for the exec helper, or -1
+  int exec_helper;             // the sealed exec helper (exec_helper.h) that every exec goes through
   int preserve_fds;      // fds 3..3+n-1 stay open for the process
   int console_socket;    // fd of a connected unix socket to send the pty master to, or -1
   unsigned short console_rows, console_cols;  // process.consoleSize (0 = leave)

@@ -2,6 +2,8 @@
 
 #include <sys/sysmacros.h>
 
+#include "exec_helper.h"
+
 namespace tsrun {
 namespace {
 
@@ -54,11 +56,12 @@ class Reader {
     return Napi::Array::New(env_, 0);
   }
 
-  // A NULL-terminated char* array (argv, envp).
-  char* const* StrArray(Napi::Object o, const char* key) {
+  // A NULL-terminated char* array (argv, envp), after `lead` slots left for the caller.
+  char** StrArray(Napi::Object o, const char* key, std::initializer_list<const char*> lead = {}) {
     Napi::Array a = Arr(o, key);
     st_.string_arrays.emplace_back();
     auto& out = st_.string_arrays.back();
+    for (const char* l : lead) out.push_back(const_cast<char*>(l));
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Value v = a.Get(i);
       if (!v.IsString()) return Fail(key, "an array of strings"), nullptr;
@@ -108,7 +111,8 @@ void ReadHooks(Reader& r, Napi::Object o, const char* key, std::vector<Hook>& ou
     Napi::Object h = r.Elem(a, i, key);
     Hook hook{};
     hook.path = r.Str(h, "path", false);
-    hook.argv = r.StrArray(h, "args");
+    // Hooks run through the exec helper too, in its plain form: no sync socket, no filter.
+    hook.argv = r.StrArray(h, "args", {kHelperArgv0, "-1", "-1", hook.path});
     hook.envp = r.StrArray(h, "env");
     hook.timeout_sec = (int)r.Int(h, "timeout", 0);
     out.push_back(hook);
@@ -186,7 +190,8 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   ReadHooks(r, o, "createContainerHooks", st->create_hooks);
   ReadHooks(r, o, "startContainerHooks", st->start_hooks);
 
-  p.argv = r.StrArray(o, "args");
+  p.exec_argv = r.StrArray(o, "args", {nullptr, nullptr, nullptr, nullptr});
+  p.argv = p.exec_argv + kHelperArgs;
   p.envp = r.StrArray(o, "env");
   p.path_env = r.Str(o, "pathEnv");
   p.cwd = r.Str(o, "cwd", false);
