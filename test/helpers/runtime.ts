@@ -76,6 +76,8 @@ export interface RtOptions {
   cwd?: string;
   /** Do not pass `--root` (e.g. to test the default root); default false. */
   noRoot?: boolean;
+  /** Run the runtime through this command instead of RUNTIME (e.g. a private copy of its binary). */
+  via?: string[];
 }
 
 export interface AsyncRun {
@@ -498,9 +500,10 @@ export class Sandbox {
     const { out, err } = this.outFiles();
     const fo = fs.openSync(out, 'w');
     const fe = fs.openSync(err, 'w');
+    const [cmd, ...lead] = opts.via ?? [RUNTIME];
     let r;
     try {
-      r = spawnSync(RUNTIME, argv, {
+      r = spawnSync(cmd, [...lead, ...argv], {
         stdio: [opts.input !== undefined ? 'pipe' : 'ignore', fo, fe],
         input: opts.input,
         timeout: opts.timeoutMs ?? 30000,
@@ -521,7 +524,7 @@ export class Sandbox {
       stdout: fs.readFileSync(out, 'utf8'),
       stderr: fs.readFileSync(err, 'utf8'),
       timedOut,
-      argv: [RUNTIME, ...argv],
+      argv: [cmd, ...lead, ...argv],
     };
   }
 
