@@ -401,7 +401,11 @@ void apply_paths(const Plan* p) {
     if (remount_bind(fdp.c_str(), MS_RDONLY | MS_REC) != 0) fail2(errno, "remount readonly path ", *r);
     close(fd);
   }
-  bool null_checked = false;
+  // The null device that masks files, opened once and checked as an fd: masking with a
+  // /dev/null that the image (or a racing container process) replaced, e.g. by a link to
+  // /proc/sys/kernel/core_pattern, would expose instead of hide (CVE-2025-31133).
+  int null_fd = -1;
+  Buf null_path;
   for (const char** m = p->masked; m && *m; m++) {
     int fd = open_in_root(root, *m, 0);
     if (fd < 0) {
@@ -415,17 +419,18 @@ void apply_paths(const Plan* p) {
       if (mount("tmpfs", fdp.c_str(), "tmpfs", MS_RDONLY, nullptr) != 0)
         fail2(errno, "mask ", *m);
     } else {
-      // Masking with a /dev/null that the image replaced would expose, not hide.
-      if (!null_checked) {
+      if (null_fd < 0) {
+        null_fd = open_in_root(root, "/dev/null", 0);
         struct stat ns;
-        if (stat("/dev/null", &ns) != 0 || !S_ISCHR(ns.st_mode) || ns.st_rdev != makedev(1, 3))
+        if (null_fd < 0 || fstat(null_fd, &ns) != 0 || !S_ISCHR(ns.st_mode) || ns.st_rdev != makedev(1, 3))
           fail(EINVAL, "/dev/null is not the null device: cannot mask paths");
-        null_checked = true;
+        fd_path(null_path, null_fd);
       }
-      if (mount("/dev/null", fdp.c_str(), nullptr, MS_BIND, nullptr) != 0) fail2(errno, "mask ", *m);
+      if (mount(null_path.c_str(), fdp.c_str(), nullptr, MS_BIND, nullptr) != 0) fail2(errno, "mask ", *m);
     }
     close(fd);
   }
+  if (null_fd >= 0) close(null_fd);
   close(root);
 }
 

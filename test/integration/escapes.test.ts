@@ -395,3 +395,32 @@ describe('masked paths, read-only paths, no capabilities', () => {
   });
 });
 
+
+// ---------------------------------------------------------------------------------------
+
+describe('CVE-2025-31133: a /dev/null that is not the null device never masks anything', () => {
+  // runc 1.1.5 binds whatever /dev/null resolves to over the masked paths (it is vulnerable).
+  itTsrun('an image whose /dev/null links to /proc/sys/kernel/core_pattern: refused at create, nothing left, the knob unchanged', async () => {
+    const knob = '/proc/sys/kernel/core_pattern';
+    const value = fs.readFileSync(knob, 'utf8');
+    const rootfs = sb.privateRootfs();
+    fs.mkdirSync(path.join(rootfs, 'dev'), { recursive: true });
+    fs.symlinkSync('/proc/sys/kernel/core_pattern', path.join(rootfs, 'dev/null'));
+    const id = sb.id('devnull');
+    const r = sb.create(
+      id,
+      sb.bundle(['sh', '-c', `echo '|/tmp/pwned' > /proc/kcore`], (s: Spec) => {
+        s.root.path = rootfs;
+        // The image's own /dev, not a tmpfs the runtime fills.
+        s.mounts = s.mounts.filter((m) => m.destination !== '/dev' && !m.destination.startsWith('/dev/'));
+        s.linux.devices = [];
+      }),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/\/dev\/null is not the null device: cannot mask paths/);
+    expect(sb.listIds()).toEqual([]);
+    expect(await sb.settledLeftovers()).toEqual([]);
+    expect(fs.readFileSync(knob, 'utf8')).toBe(value);
+  });
+});
