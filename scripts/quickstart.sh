@@ -4,11 +4,15 @@
 # it with tsrun. Run as root on Debian 12 with Node 20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v busybox >/dev/null 2>&1; then
+# busybox for the bundles; slirp4netns gives the example's RUN step its own network namespace
+need=()
+command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
+command -v slirp4netns >/dev/null 2>&1 || need+=(slirp4netns)
+if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-[ -d node_modules ] && [ -f build/Release/tsrun_native.node ] && [ -f packages/builder/dist/cli/main.js ] || npm ci --no-audit --no-fund
+[ -d node_modules ] && [ -f build/Release/tsrun_native.node ] && [ -f build/Release/tsrun-exec ] && [ -f packages/builder/dist/cli/main.js ] || npm ci --no-audit --no-fund
 tsrun=packages/runtime/bin/tsrun
 tsbuild=packages/builder/bin/tsbuild
 
