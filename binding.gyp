@@ -11,7 +11,8 @@
         "addon/fsops.cc",
         "addon/cgroup_sys.cc",
         "addon/term.cc",
-        "addon/exec_helper_fd.cc"
+        "addon/exec_helper_fd.cc",
+        "addon/userns.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -21,6 +21,7 @@
 #include "plan_builder.h"
 #include "sys.h"
 #include "term.h"
+#include "userns.h"
 
 namespace tsrun {
 namespace {
@@ -275,6 +276,23 @@ Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// idmappedTree(source, uidMap, gidMap, rbind, recursive) -> close-on-exec fd of a detached,
+// idmapped copy of `source` that init moves onto its mount point (the plan's MountOp.idmapTree).
+Napi::Value IdmappedTreeFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString() ||
+      !info[3].IsBoolean() || !info[4].IsBoolean()) {
+    Napi::TypeError::New(env, "idmappedTree(source, uidMap, gidMap, rbind, recursive)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string err;
+  int fd = IdmappedTree(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
+                        info[2].As<Napi::String>().Utf8Value(), info[3].As<Napi::Boolean>().Value(),
+                        info[4].As<Napi::Boolean>().Value(), &err);
+  if (fd < 0) return ThrowText(env, err);
+  return Napi::Number::New(env, fd);
+}
+
 // connectUnix(path) -> fd of a connected stream socket (the console socket).
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -299,6 +317,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitExit", Napi::Function::New(env, WaitExit));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
+  exports.Set("idmappedTree", Napi::Function::New(env, IdmappedTreeFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   RegisterFsOps(env, exports);
   RegisterCgroupExports(env, exports);

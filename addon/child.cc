@@ -258,6 +258,15 @@ void loopback_up() {
 
 // ---- rootfs setup ----------------------------------------------------------------------
 
+// An idmapped bind mount (mounts[].uidMappings/gidMappings, idmap/ridmap): the runtime made a
+// detached, idmapped copy of the source before clone (userns.cc: only it holds CAP_SYS_ADMIN
+// over the source's filesystem once we are in a user namespace); it moves onto the target.
+void idmapped_bind(const MountOp& op, int target_fd) {
+  if (syscall(SYS_move_mount, op.idmap_tree, "", target_fd, "", 0x00000004 | 0x00000040 /* MOVE_MOUNT_F_EMPTY_PATH | T_EMPTY_PATH */) != 0)
+    fail2(errno, "move idmapped mount ", op.source, " on ", op.target);
+  close(op.idmap_tree);
+}
+
 void do_mount_op(int rootfd, const MountOp& op) {
   Buf target;
   if (op.kind == OP_MKDIR) {
@@ -303,6 +312,8 @@ void do_mount_op(int rootfd, const MountOp& op) {
   if (op.kind == OP_MKNOD) {
     if (mount(op.source, target.c_str(), nullptr, MS_BIND, nullptr) != 0)
       fail2(errno, "bind device ", op.source, " on ", op.target);
+  } else if (op.kind == OP_BIND && op.idmap_tree >= 0) {
+    idmapped_bind(op, tfd);
   } else if (mount(op.source, target.c_str(), op.kind == OP_BIND ? nullptr : op.fstype, op.flags,
                    op.data && *op.data ? op.data : nullptr) != 0) {
     fail2(errno, "mount ", src, " on ", op.target);

@@ -45,6 +45,7 @@ struct MountOp {
   int bind_device;        // OP_MKNOD: bind-mount `source` instead of mknod (user namespaces)
   int copy_mode;          // OP_MOUNT: give the new mount's root the mode of the directory it covers (runc's tmpfs)
   int copy_up;            // OP_MOUNT: copy what the new mount covers into it (tmpcopyup)
+  int idmap_tree;         // OP_BIND: a detached, idmapped copy of the source (open_tree) to move onto the target, or -1
 };
 
 struct Hook {

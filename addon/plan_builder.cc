@@ -170,6 +170,7 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
     op.bind_device = (int)r.Int(m, "bindDevice");
     op.copy_mode = (int)r.Int(m, "copyMode");
     op.copy_up = (int)r.Int(m, "copyUp");
+    op.idmap_tree = (int)r.Int(m, "idmapTree", -1);
     st->ops.push_back(op);
   }
   p.no_pivot = (int)r.Int(o, "noPivot");

@@ -3,11 +3,11 @@ import type { Features } from '@tsrun/spec';
 import { CAPABILITIES } from './plan/constants';
 
 const MOUNT_OPTIONS = [
-  'acl', 'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'loud',
+  'acl', 'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'idmap', 'lazytime', 'loud',
   'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'nolazytime', 'nomand', 'norelatime',
-  'nostrictatime', 'nosuid', 'nosymfollow', 'private', 'rbind', 'relatime', 'remount', 'ro',
+  'nostrictatime', 'nosuid', 'nosymfollow', 'private', 'rbind', 'relatime', 'remount', 'ridmap', 'ro',
   'rprivate', 'rshared', 'rslave', 'runbindable', 'rw', 'shared', 'silent', 'slave', 'strictatime',
-  'suid', 'sync', 'unbindable',
+  'suid', 'sync', 'tmpcopyup', 'unbindable',
 ];
 
 export function features(): Features {
@@ -36,7 +36,7 @@ export function features(): Features {
       apparmor: { enabled: true },
       selinux: { enabled: true },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
     },
     annotations: {
       'org.opencontainers.runtime-spec.features.tsrun.version': '0.1.0',

@@ -19,6 +19,8 @@ interface Addon {
   waitExit(pid: number): Promise<ExitStatus>;
   flock(fd: number, op: number): void;
   mkfifo(path: string, mode: number): void;
+  /** A close-on-exec fd of a detached copy of `source` idmapped through these uid_map/gid_map texts. */
+  idmappedTree(source: string, uidMap: string, gidMap: string, rbind: boolean, recursive: boolean): number;
   connectUnix(path: string): number;
   /** A connected AF_UNIX stream pair (close-on-exec). */
   socketPair(): [number, number];

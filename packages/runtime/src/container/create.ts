@@ -10,6 +10,7 @@ import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
+import { IdmappedTrees, withIdmappedTrees } from '../launch/idmap-trees';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { applyLsm, planContainerLsm } from '../plan/lsm';
@@ -97,6 +98,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   let cgroup: CgroupManager | undefined;
   let launch: Launch | undefined;
   let entry: CgroupEntry | undefined;
+  let idmaps: IdmappedTrees | undefined;
   let consoleFd = -1;
   let relayFd = -1; // foreground terminal: our end of the socket the pty master comes through
   try {
@@ -133,7 +135,8 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     // Stage 1 enters the cgroups by itself (cgroups/entry.ts).
     entry = openCgroupEntry(cgroup, ctx.rootless);
     // A rootless caller leaves the groups alone, as runc does (setgroups may be denied).
-    launch = Launch.run({ ...applyLsm(plan, lsm), ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
+    idmaps = withIdmappedTrees(plan);
+    launch = Launch.run({ ...applyLsm(idmaps.plan, lsm), ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
       // The "creating" state, cgroup included, is written while the child sets itself up, and
       // the state with init's pid while init mounts the rootfs.
       whileChildWorks: () => ctx.store.save(rec),
@@ -174,6 +177,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     throw e;
   } finally {
     entry?.close();
+    idmaps?.close();
     if (consoleFd >= 0) fs.closeSync(consoleFd);
     if (relayFd >= 0) fs.closeSync(relayFd);
     lock.release();

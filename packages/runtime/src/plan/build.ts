@@ -61,7 +61,13 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     rootPropagation: propagation,
     privateParent: /^r?shared$/.test(linux.rootfsPropagation ?? '') ? mountPointOf(opts.rootfs) : undefined,
     ops: [
-      ...planMounts(spec, { bundle: opts.bundle, inUserNs, newCgroupNs: ns.created.has('cgroup'), cgroups: opts.cgroups }),
+      ...planMounts(spec, {
+        bundle: opts.bundle,
+        inUserNs,
+        newCgroupNs: ns.created.has('cgroup'),
+        cgroups: opts.cgroups,
+        userMaps: ns.newUser ? { uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [] } : undefined,
+      }),
       // runc creates a missing cwd (as the container's root, before the rootfs turns read-only).
       { kind: OpKind.Mkdir, target: proc.cwd, mode: 0o755 },
     ],

@@ -52,7 +52,7 @@ const PROPAGATION: Record<string, number> = {
 };
 
 /** Options that runc and crun define beyond mount(8) and that we do not implement yet. */
-const UNSUPPORTED = new Set(['idmap', 'ridmap', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev',
+const UNSUPPORTED = new Set(['rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev',
   'rnoexec', 'rexec', 'rnodiratime', 'rdiratime', 'rrelatime', 'rnorelatime', 'rnoatime', 'ratime',
   'rstrictatime', 'rnostrictatime', 'rnosymfollow', 'rsymfollow', 'copy-symlink', 'src-nofollow']);
 
@@ -62,6 +62,8 @@ export interface ParsedOptions {
   data: string;
   /** tmpcopyup (runc's extension): fill a new tmpfs with what it covers. */
   copyUp: boolean;
+  /** idmap / ridmap: an idmapped mount, of the top mount only or of every mount of an rbind. */
+  idmap?: 'idmap' | 'ridmap';
 }
 
 export function parseMountOptions(options: string[] | undefined, destination: string): ParsedOptions {
@@ -69,10 +71,13 @@ export function parseMountOptions(options: string[] | undefined, destination: st
   const propagation: number[] = [];
   const data: string[] = [];
   let copyUp = false;
+  let idmap: ParsedOptions['idmap'];
   for (const opt of options ?? []) {
     const f = FLAGS[opt];
     if (opt === 'tmpcopyup') {
       copyUp = true;
+    } else if (opt === 'idmap' || opt === 'ridmap') {
+      idmap = opt;
     } else if (f) {
       flags = f.clear ? flags & ~f.flag : flags | f.flag;
     } else if (opt in PROPAGATION) {
@@ -83,7 +88,7 @@ export function parseMountOptions(options: string[] | undefined, destination: st
       data.push(opt);
     }
   }
-  return { flags, propagation, data: data.join(','), copyUp };
+  return { flags, propagation, data: data.join(','), copyUp, idmap };
 }
 
 /** The root's propagation from linux.rootfsPropagation (runc's default: rslave). */

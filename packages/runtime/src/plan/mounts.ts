@@ -4,11 +4,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { LinuxDevice, Mount, Spec } from '@tsrun/spec';
+import type { IDMapping, LinuxDevice, Mount, Spec } from '@tsrun/spec';
 import { RuntimeError } from '../errors';
 import * as K from './constants';
 import { parseMountOptions } from './mount-options';
-import { MountOp, OpKind } from './native-plan';
+import { IdmapPlan, MountOp, OpKind } from './native-plan';
 
 /** The container's own cgroup directories, as the cgroup driver reports them. */
 export interface CgroupView {
@@ -23,6 +23,8 @@ export interface MountContext {
   inUserNs: boolean;
   newCgroupNs: boolean;
   cgroups?: CgroupView;
+  /** The container's own user namespace maps, when it makes one (idmap without maps of its own). */
+  userMaps?: { uid: IDMapping[]; gid: IDMapping[] };
 }
 
 const BIND_FLAGS = K.MS_BIND | K.MS_REC | K.MS_REMOUNT;
@@ -81,7 +83,11 @@ function mountOps(m: Mount, ctx: MountContext): MountOp[] {
       remount: extra || undefined,
       propagation: opts.propagation,
       fileTarget: !st.isDirectory(),
+      idmap: idmapOf(m, opts.idmap, ctx),
     }];
+  }
+  if (opts.idmap || m.uidMappings || m.gidMappings) {
+    throw new RuntimeError(`mount ${m.destination}: idmapped mounts must be bind mounts`);
   }
   return [{
     kind: OpKind.Mount,
@@ -94,6 +100,28 @@ function mountOps(m: Mount, ctx: MountContext): MountOp[] {
     copyMode: m.type === 'tmpfs',
     copyUp: opts.copyUp || undefined,
   }];
+}
+
+/**
+ * The idmapping of a bind mount (runtime-spec: mounts[].uidMappings/gidMappings with the idmap
+ * or ridmap option). Maps given without either option still apply, to the top mount: ignoring
+ * them would show the host's ids where the config asked for others.
+ */
+function idmapOf(m: Mount, option: 'idmap' | 'ridmap' | undefined, ctx: MountContext): IdmapPlan | undefined {
+  if (!option && !m.uidMappings && !m.gidMappings) return undefined;
+  if (!m.uidMappings !== !m.gidMappings) {
+    throw new RuntimeError(`mount ${m.destination}: uidMappings and gidMappings must be given together`);
+  }
+  const maps = m.uidMappings ? { uid: m.uidMappings, gid: m.gidMappings! } : ctx.userMaps;
+  if (!maps) {
+    throw new RuntimeError(`mount ${m.destination}: ${option} without uidMappings and gidMappings needs the container's own user namespace`);
+  }
+  if (maps.uid.length === 0 || maps.gid.length === 0) throw new RuntimeError(`mount ${m.destination}: empty uidMappings or gidMappings`);
+  return { uidMap: mapText(maps.uid), gidMap: mapText(maps.gid), recursive: option === 'ridmap' };
+}
+
+function mapText(maps: IDMapping[]): string {
+  return maps.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
 }
 
 /**

@@ -33,6 +33,18 @@ export interface MountOp {
   copyMode?: boolean;
   /** Copy what the new mount covers into it (tmpcopyup). */
   copyUp?: boolean;
+  /** Bind: show the files' owners through these maps (an idmapped mount). */
+  idmap?: IdmapPlan;
+  /** The fd of the idmapped copy of `source`, made at launch (launch/idmap-trees.ts). */
+  idmapTree?: number;
+}
+
+/** The idmapping of one mount: uid_map/gid_map texts ("inside outside count" lines). */
+export interface IdmapPlan {
+  uidMap: string;
+  gidMap: string;
+  /** ridmap: every mount of an rbind, not only its top. */
+  recursive: boolean;
 }
 
 export interface NativeHook {
