@@ -9,9 +9,8 @@
  * isolation does the same), `none` gets a new one with only loopback. `--security=insecure`
  * gives every capability and no seccomp filter or masked paths.
  *
- * Mount points the step needed that the image did not have (its --mount targets, /proc, /dev
- * and /sys on a bare rootfs) are removed from the upper dir afterwards, as BuildKit does, so
- * they do not end up in the layer.
+ * Mount points the step needed that the image did not have are removed from the upper dir
+ * afterwards (stubs.ts), so they do not end up in the layer.
  */
 import { spawn, type ChildProcess } from 'child_process';
 import * as crypto from 'crypto';
@@ -19,7 +18,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { defaultSpec, specJSON, type Mount, type Spec } from '@tsrun/spec';
 import { resolveUser } from '../bundle/user';
-import { lstatIf, resolveDirIn } from '../layers/walk';
+import { mountStubs } from './stubs';
 
 export const DOCKER_CAPS = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
@@ -104,35 +103,6 @@ function workerPath(): string {
   return path.resolve(__dirname, '../../dist/engine/run-worker.js');
 }
 
-/** The components of `target` (inside rootfs) that do not exist yet, outermost first. */
-function missingPath(rootfs: string, target: string): string[] {
-  const comps = target.split('/').filter((c) => c && c !== '.');
-  const missing: string[] = [];
-  for (let i = 1; i <= comps.length; i++) {
-    // below a missing component everything is missing (and made by the runtime)
-    const dir = missing.length ? undefined : resolveDirIn(rootfs, comps.slice(0, i - 1));
-    if (missing.length || !lstatIf(path.join(rootfs, ...dir!, comps[i - 1]))) {
-      missing.push('/' + comps.slice(0, i).join('/'));
-    }
-  }
-  return missing;
-}
-
-/** Removes mount stubs the runtime made in the upper dir (deepest first, only empty ones). */
-function removeStubs(upper: string, stubs: string[]): void {
-  for (const s of [...new Set(stubs)].sort((a, b) => b.length - a.length)) {
-    const p = path.join(upper, s);
-    const st = lstatIf(p);
-    if (!st) continue;
-    try {
-      if (st.isDirectory()) fs.rmdirSync(p);
-      else if (st.isFile() && st.size === 0) fs.unlinkSync(p);
-    } catch {
-      /* the step put something there: it stays */
-    }
-  }
-}
-
 /** The hard RLIMIT_NOFILE we have (BuildKit gives RUN 1048576; a container cannot get more than us). */
 function nofile(): number {
   try {
@@ -177,7 +147,7 @@ export function runSpec(r: RunRequest): Spec {
 /** Runs the step; resolves when it exited 0, else rejects with RunError (exit code, output tail). */
 export async function runStep(r: RunRequest): Promise<void> {
   const spec = runSpec(r);
-  const stubs = spec.mounts!.flatMap((m) => missingPath(r.rootfs, m.destination));
+  const stubs = mountStubs(r.rootfs, r.upper, spec.mounts!.map((m) => m.destination));
   const bundle = path.join(r.scratch, 'bundle');
   fs.mkdirSync(bundle, { mode: 0o700 });
   fs.writeFileSync(path.join(bundle, 'config.json'), specJSON(spec));
@@ -191,6 +161,6 @@ export async function runStep(r: RunRequest): Promise<void> {
     child.on('error', reject);
     child.on('close', (c, sig) => resolve(c ?? 128 + (sig ? (require('os').constants.signals[sig] as number) : 0)));
   }).finally(untrack);
-  removeStubs(r.upper, stubs);
+  stubs.remove();
   if (code !== 0) throw new RunError(`exit code: ${code}`, code);
 }
