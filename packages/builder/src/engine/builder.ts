@@ -34,6 +34,7 @@ import type { ImageStore } from '../store/store';
 import { BuildCache, cacheKey, type BuildState, type LayerRef } from './cache';
 import { BuildContext, cleanRel, ContextError, hasWildcards } from './context';
 import { archiveKind, CopyError, copyTree, destHost, ensureDir, extractArchive, isDirIn, writeFileEntry, type CopyOptions, type Owner } from './copy';
+import { refusal, type Entitlement } from './entitlements';
 import { commitLayer, isEmptyDir, lowerDirs } from './layers';
 import type { Progress } from './progress';
 import { RunError, runStep, stopStep, type RunningStep } from './run';
@@ -54,6 +55,8 @@ export interface BuildOptions {
   labels: Record<string, string>;
   /** --network: the default for RUN steps without their own --network. */
   network?: 'default' | 'none' | 'host';
+  /** --allow: what RUN --network=host and --security=insecure need (none when absent). */
+  allow?: ReadonlySet<Entitlement>;
   /** --secret id=..,src=..|env=..: what RUN --mount=type=secret can use. */
   secrets: Record<string, { src?: string; env?: string }>;
   /** --ssh id=socket. */
@@ -216,6 +219,7 @@ export class Builder {
       for (const d of this.dependencies(this.df.stages[i])) visit(d);
     };
     visit(target.index);
+    this.preflight([...needed].sort((a, b) => a - b));
     return this.o.store.session(async () => {
       const all = [...needed].sort((a, b) => a - b).map((i) => this.runStage(i));
       try {
@@ -230,6 +234,28 @@ export class Builder {
         throw e;
       }
     });
+  }
+
+  /**
+   * What can be told of the RUN steps before anything runs, as BuildKit checks them when it
+   * loads the build graph: their entitlements. A flag given by a variable is known only when
+   * its stage gets there: planRun checks every step again.
+   */
+  private preflight(stages: number[]): void {
+    for (const i of stages) {
+      for (const ins of this.df.stages[i].instructions) {
+        if (ins.kind !== 'RUN') continue;
+        const network = ins.network ?? this.o.network ?? 'default';
+        const security = ins.security ?? 'sandbox';
+        if (network.includes('$') || security.includes('$')) continue;
+        this.at(ins, () => this.checkRun(network, security));
+      }
+    }
+  }
+
+  private checkRun(network: string, security: string): void {
+    const refused = refusal(this.o.allow ?? new Set(), { network, security });
+    if (refused) throw new Error(refused);
   }
 
   private warnUnusedArgs(): void {
@@ -596,6 +622,7 @@ export class Builder {
     if (!['default', 'none', 'host'].includes(network)) throw new Error(`--network=${network}: want default, none or host`);
     const security = ins.security !== undefined ? v.expand(ins.security) : 'sandbox';
     if (!['sandbox', 'insecure'].includes(security)) throw new Error(`--security=${security}: want sandbox or insecure`);
+    this.checkRun(network, security);
     const mounts: RunMount[] = ins.mounts.map((m) => (m.raw.includes('$') ? parseMount(m.raw, (x) => v.expand(x)) : m));
     const prefix = argEnv.length ? [`|${argEnv.length}`, ...argEnv.map(([k, val]) => `${k}=${val}`)] : [];
     const createdBy = `RUN ${[...prefix, ...args].join(' ')} # buildkit`;

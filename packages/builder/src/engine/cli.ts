@@ -13,6 +13,7 @@ import { StoreError } from '../store/errors';
 import { parseReference, formatReference } from '../store/reference';
 import { LayerCache } from '../layers/cache';
 import { Builder, BuildError } from './builder';
+import { EntitlementError, parseEntitlements, type Entitlement } from './entitlements';
 import { BuildCache } from './cache';
 import { BuildContext } from './context';
 import { copyTree } from './copy';
@@ -74,7 +75,7 @@ export function buildCommand(ctx: () => CliContext): CommandSpec {
       { name: 'secret', type: 'strings', describe: 'Secret to expose to the build (id=mysecret,src=/local/secret or env=VAR)' },
       { name: 'ssh', type: 'strings', describe: 'SSH agent socket to expose to the build (default|<id>[=<socket>])' },
       { name: 'platform', type: 'string', describe: 'Set target platform for build (only the native platform)' },
-      { name: 'allow', type: 'strings', describe: 'Allow extra privileged entitlement (security.insecure)' },
+      { name: 'allow', type: 'strings', describe: 'Allow extra privileged entitlement (network.host, security.insecure)' },
       { name: 'pull', type: 'boolean', default: false, describe: 'Always attempt to pull a newer version of the images FROM names (else only missing ones are pulled)' },
     ],
     async run(flags, [contextArg]) {
@@ -83,7 +84,26 @@ export function buildCommand(ctx: () => CliContext): CommandSpec {
   };
 }
 
+/**
+ * --allow, and --network host, which needs network.host too: buildx asks for it with the
+ * flag, and BuildKit grants it only where its daemon was told to (buildkitd
+ * --allow-insecure-entitlement). Here the one running the build is the daemon's operator too,
+ * and --allow is how they say so.
+ */
+function entitlements(flags: FlagValues): Set<Entitlement> {
+  let allow: Set<Entitlement>;
+  try {
+    allow = parseEntitlements(flags.allow as string[]);
+  } catch (e) {
+    if (e instanceof EntitlementError) throw new StoreError(e.message, 125);
+    throw e;
+  }
+  if (flags.network === 'host' && !allow.has('network.host')) throw new BuildError('--network host: network.host is not allowed');
+  return allow;
+}
+
 async function runBuild(c: CliContext, flags: FlagValues, contextArg: string): Promise<number> {
+  const allow = entitlements(flags);
   const store = c.store();
   const tags = (flags.tag as string[]).map((t) => {
     try {
@@ -157,6 +177,7 @@ async function runBuild(c: CliContext, flags: FlagValues, contextArg: string): P
       pull: flags.pull ? 'always' : 'missing',
       labels: keyValues(flags.label as string[], '--label'),
       network: flags.network as 'default' | 'none' | 'host' | undefined,
+      allow,
       secrets,
       ssh,
       progress,
