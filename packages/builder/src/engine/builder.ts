@@ -38,6 +38,7 @@ import { refusal, type Entitlement } from './entitlements';
 import { commitLayer, isEmptyDir, lowerDirs } from './layers';
 import type { Progress } from './progress';
 import { RunError, runStep, stopStep, type RunningStep } from './run';
+import { findSlirp, SLIRP_MISSING } from './slirp';
 import { readonlySnapshot, scratchDir, SnapshotError, sweepSnapshots, writableSnapshot, type Snapshot } from './snapshot';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -238,8 +239,8 @@ export class Builder {
 
   /**
    * What can be told of the RUN steps before anything runs, as BuildKit checks them when it
-   * loads the build graph: their entitlements. A flag given by a variable is known only when
-   * its stage gets there: planRun checks every step again.
+   * loads the build graph: entitlements, and slirp4netns for the default network. A flag given
+   * by a variable is known only when its stage gets there: planRun checks every step again.
    */
   private preflight(stages: number[]): void {
     for (const i of stages) {
@@ -256,6 +257,7 @@ export class Builder {
   private checkRun(network: string, security: string): void {
     const refused = refusal(this.o.allow ?? new Set(), { network, security });
     if (refused) throw new Error(refused);
+    if (network === 'default' && !findSlirp()) throw new Error(SLIRP_MISSING);
   }
 
   private warnUnusedArgs(): void {

@@ -4,10 +4,11 @@
  *
  * The container gets what `docker build` gives a RUN: Docker's default capabilities and
  * seccomp profile, the image's Env plus the stage's build args, WorkingDir, User (resolved
- * through the image's /etc/passwd), no terminal, stdin from /dev/null. Network: `default` and
- * `host` share the host's network namespace (this builder sets up no bridge; buildah's chroot
- * isolation does the same), `none` gets a new one with only loopback. `--security=insecure`
- * gives every capability and no seccomp filter or masked paths.
+ * through the image's /etc/passwd), no terminal, stdin from /dev/null, and BuildKit's
+ * /etc/resolv.conf and /etc/hosts (netfiles.ts). Network: `default` is a network namespace
+ * of the step's own with outbound access through slirp4netns (slirp.ts, started by the worker),
+ * `none` one with only loopback, `host` the host's (an entitlement: entitlements.ts).
+ * `--security=insecure` gives every capability and no seccomp filter or masked paths.
  *
  * Mount points the step needed that the image did not have are removed from the upper dir
  * afterwards (stubs.ts), so they do not end up in the layer.
@@ -18,6 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { defaultSpec, specJSON, type Mount, type Spec } from '@tsrun/spec';
 import { resolveUser } from '../bundle/user';
+import { hostsFile, resolvConf } from './netfiles';
 import { mountStubs } from './stubs';
 
 export const DOCKER_CAPS = [
@@ -47,6 +49,9 @@ function allCaps(): string[] {
   }
   return DOCKER_CAPS;
 }
+
+/** A RUN container's hostname (BuildKit's is buildkitsandbox). */
+const HOSTNAME = 'tsbuild';
 
 /** Where the runtime keeps the state of RUN containers while they run. */
 export const RUN_STATE_ROOT = '/run/tsbuild';
@@ -115,7 +120,13 @@ function nofile(): number {
   return 1024;
 }
 
-export function runSpec(r: RunRequest): Spec {
+/** The host files bind-mounted read-only over the image's, as BuildKit mounts them. */
+export interface EtcFiles {
+  resolvConf: string;
+  hosts: string;
+}
+
+export function runSpec(r: RunRequest, etc: EtcFiles): Spec {
   const spec = defaultSpec();
   const user = resolveUser(r.user, r.rootfs);
   const caps = r.insecure ? allCaps() : DOCKER_CAPS;
@@ -130,10 +141,16 @@ export function runSpec(r: RunRequest): Spec {
     noNewPrivileges: false,
   };
   spec.root = { path: r.rootfs, readonly: false };
-  spec.hostname = 'tsbuild';
-  spec.mounts = [...(spec.mounts ?? []), ...r.mounts];
+  spec.hostname = HOSTNAME;
+  const ro = ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'];
+  spec.mounts = [
+    ...(spec.mounts ?? []),
+    { destination: '/etc/resolv.conf', type: 'bind', source: etc.resolvConf, options: ro },
+    { destination: '/etc/hosts', type: 'bind', source: etc.hosts, options: ro },
+    ...r.mounts,
+  ];
   const linux = spec.linux!;
-  if (r.network !== 'none') linux.namespaces = linux.namespaces!.filter((n) => n.type !== 'network');
+  if (r.network === 'host') linux.namespaces = linux.namespaces!.filter((n) => n.type !== 'network');
   if (r.insecure) {
     delete linux.seccomp;
     linux.maskedPaths = [];
@@ -146,14 +163,18 @@ export function runSpec(r: RunRequest): Spec {
 
 /** Runs the step; resolves when it exited 0, else rejects with RunError (exit code, output tail). */
 export async function runStep(r: RunRequest): Promise<void> {
-  const spec = runSpec(r);
-  const stubs = mountStubs(r.rootfs, r.upper, spec.mounts!.map((m) => m.destination));
   const bundle = path.join(r.scratch, 'bundle');
   fs.mkdirSync(bundle, { mode: 0o700 });
+  const etc: EtcFiles = { resolvConf: path.join(bundle, 'resolv.conf'), hosts: path.join(bundle, 'hosts') };
+  fs.writeFileSync(etc.resolvConf, resolvConf(r.network), { mode: 0o644 });
+  fs.writeFileSync(etc.hosts, hostsFile(HOSTNAME), { mode: 0o644 });
+  const spec = runSpec(r, etc);
+  const stubs = mountStubs(r.rootfs, r.upper, spec.mounts!.map((m) => m.destination));
   fs.writeFileSync(path.join(bundle, 'config.json'), specJSON(spec));
   fs.mkdirSync(RUN_STATE_ROOT, { recursive: true, mode: 0o700 });
   const id = `tsbuild-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const child = spawn(process.execPath, [workerPath(), RUN_STATE_ROOT, bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const net = r.network === 'default' ? 'slirp' : '-';
+  const child = spawn(process.execPath, [workerPath(), RUN_STATE_ROOT, bundle, id, net], { stdio: ['ignore', 'pipe', 'pipe'] });
   const untrack = r.track({ child, id });
   child.stdout!.on('data', (b: Buffer) => r.onOutput('stdout', b));
   child.stderr!.on('data', (b: Buffer) => r.onOutput('stderr', b));
