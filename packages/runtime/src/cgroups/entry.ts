@@ -61,3 +61,8 @@ export function openCgroupEntry(m: CgroupManager, rootless: boolean): CgroupEntr
     },
   };
 }
+
+/** For a process that something else places in its cgroup (systemd's scope units). */
+export function noCgroupEntry(): CgroupEntry {
+  return { plan: { cgroupDir: -1, cgroupProcs: -1, cgroupTasks: [], cgroupOptional: false }, close: () => {} };
+}

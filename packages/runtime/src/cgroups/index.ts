@@ -13,6 +13,7 @@ import { parseCgroupsPath, resolveDirs, systemdCgroupPath } from './paths';
 import { CgroupError, CgroupManager, SavedCgroup } from './types';
 import { V1Manager } from './v1';
 import { V2Manager } from './v2';
+import { checkUnitName, SystemdManager, SystemdUnit } from './systemd/manager';
 
 export * from './types';
 export { detectMode, systemdRunning } from './host';
@@ -29,6 +30,15 @@ export interface CgroupManagerOptions {
   rootless?: boolean;
   /** For tests: the host layout instead of this process's /proc/self view. */
   host?: HostCgroups;
+  /** The config's annotations: the systemd driver reads org.systemd.property.* from them. */
+  annotations?: Record<string, string>;
+}
+
+/** The unit and slice of a systemd cgroupsPath (runc's naming). */
+function systemdUnit(p: { slice: string; prefix: string; name: string }): SystemdUnit {
+  const unit = p.name.endsWith('.slice') ? p.name : `${p.prefix ? p.prefix + '-' : ''}${p.name}.scope`;
+  checkUnitName(unit);
+  return { unit, slice: p.slice || 'system.slice' };
 }
 
 function build(host: HostCgroups, mode: SavedCgroup['mode'], inner: string, dirs: Record<string, string>, rootless: boolean, v2Skipped = false): CgroupManager {
@@ -46,8 +56,12 @@ export function cgroupManagerFor(opts: CgroupManagerOptions): CgroupManager {
     if (!systemdRunning()) {
       throw new CgroupError('cgroup: systemd cgroup driver requested but systemd is not running (/run/systemd/system does not exist)');
     }
-    // Creating the unit needs systemd's D-Bus API; faking it with cgroupfs would fight systemd.
-    throw new CgroupError(`cgroup: the systemd cgroup driver is not implemented yet (would create ${systemdCgroupPath(parsed.unit, opts.rootless)}); run without --systemd-cgroup`);
+    if (opts.rootless) throw new CgroupError('cgroup: the systemd cgroup driver is not implemented for rootless containers yet (systemd --user); run without --systemd-cgroup');
+    const u = systemdUnit(parsed.unit);
+    const host = opts.host ?? hostCgroups();
+    const inner = systemdCgroupPath(parsed.unit, false);
+    const fsm = build(host, host.mode, inner, resolveDirs(host.mode, host.layout, inner, host.own), false);
+    return new SystemdManager(u, fsm, { id: opts.id, annotations: opts.annotations, rootless: false, owned: false });
   }
   const host = opts.host ?? hostCgroups();
   const dirs = resolveDirs(host.mode, host.layout, parsed.inner, host.own);
@@ -59,6 +73,10 @@ export function cgroupManagerFor(opts: CgroupManagerOptions): CgroupManager {
  * dirs when present (a relative path depends on the caller's cgroup, which may have changed).
  */
 export function loadCgroupManager(saved: SavedCgroup, host: HostCgroups = hostCgroups()): CgroupManager {
+  if (saved.systemd) {
+    const { systemd, ...files } = saved;
+    return new SystemdManager(systemd, loadCgroupManager(files, host), { id: '', rootless: saved.rootless ?? false, owned: true });
+  }
   const rootless = saved.rootless ?? false;
   if (saved.dirs) {
     if (saved.mode === 'v2') {

@@ -46,6 +46,8 @@ export interface SavedCgroup {
    */
   dirs?: Record<string, string>;
   rootless?: boolean;
+  /** The systemd driver's unit (--systemd-cgroup). */
+  systemd?: { unit: string; slice: string };
 }
 
 /** One bind mount for the container's /sys/fs/cgroup view on v1 (runc's layout). */
@@ -65,6 +67,12 @@ export interface CgroupManager {
   readonly dirs: Readonly<Record<string, string>>;
   /** mkdir -p in every hierarchy (v1) / the unified tree (v2, enabling controllers in ancestors). */
   create(): void;
+  /**
+   * Set for drivers whose cgroup exists only with a process in it (systemd's scope units):
+   * called with the new container's first process before it enters anything, instead of the
+   * runtime's entering the directories itself; the initial limits go with it.
+   */
+  attachFirst?(pid: number, resources: LinuxResources | undefined): void;
   /** Write limits; throws a one-line CgroupError naming the file and value on failure. */
   apply(resources: LinuxResources | undefined, opts?: ApplyOptions): void;
   /** Write pid to cgroup.procs in every hierarchy. */

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readConfigFile, SpecError, type Spec } from '@tsrun/spec';
 import { CgroupManager, cgroupManagerFor } from '../cgroups';
-import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
+import { CgroupEntry, noCgroupEntry, openCgroupEntry } from '../cgroups/entry';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
@@ -102,11 +102,19 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   let consoleFd = -1;
   let relayFd = -1; // foreground terminal: our end of the socket the pty master comes through
   try {
-    cgroup = cgroupManagerFor({ cgroupsPath: spec.linux?.cgroupsPath, id, systemd: ctx.systemdCgroup, rootless: ctx.rootless });
+    cgroup = cgroupManagerFor({
+      cgroupsPath: spec.linux?.cgroupsPath,
+      id,
+      systemd: ctx.systemdCgroup,
+      rootless: ctx.rootless,
+      annotations: spec.annotations,
+    });
     cgroup.create();
     // initial: start from runc's default device allow-list. Like runc, the nodes of
     // linux.devices are made but not allowed: only linux.resources.devices allows more.
-    cgroup.apply(spec.linux?.resources, { initial: true });
+    // A systemd scope exists only once stage 1 is in it: its limits go in then (beforeGo).
+    const attachFirst = cgroup.attachFirst?.bind(cgroup);
+    if (!attachFirst) cgroup.apply(spec.linux?.resources, { initial: true });
     rec.cgroup = cgroup.save();
     const fifoPath = ctx.store.fifoPath(id);
     native().mkfifo(fifoPath, 0o622);
@@ -132,11 +140,18 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       seccompCacheDir: ctx.store.cacheDir('seccomp'),
       warn: (m) => ctx.log.warn(m),
     });
-    // Stage 1 enters the cgroups by itself (cgroups/entry.ts).
-    entry = openCgroupEntry(cgroup, ctx.rootless);
+    // Stage 1 enters the cgroups by itself (cgroups/entry.ts), unless systemd puts it there.
+    entry = attachFirst ? noCgroupEntry() : openCgroupEntry(cgroup, ctx.rootless);
+    const placed = cgroup;
     // A rootless caller leaves the groups alone, as runc does (setgroups may be denied).
     idmaps = withIdmappedTrees(plan);
     launch = Launch.run({ ...applyLsm(idmaps.plan, lsm), ...entry.plan, setGroups: plan.setGroups && setgroupsAllowed() }, {
+      beforeGo: attachFirst
+        ? (pid) => {
+            attachFirst(pid, spec.linux?.resources);
+            placed.apply(spec.linux?.resources, { initial: true });
+          }
+        : undefined,
       // The "creating" state, cgroup included, is written while the child sets itself up, and
       // the state with init's pid while init mounts the rootfs.
       whileChildWorks: () => ctx.store.save(rec),

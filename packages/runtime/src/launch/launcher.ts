@@ -10,6 +10,8 @@ import type { NativePlan } from '../plan/native-plan';
 import { Msg, receive, send } from './protocol';
 
 export interface LaunchSteps {
+  /** Stage 1 exists and waits: place it where it must be before it enters anything (systemd's scope). */
+  beforeGo?(stage1Pid: number): void;
   /** Our own work that can overlap the child's set-up (which runs on another CPU). */
   whileChildWorks?(): void;
   /** The same, while init sets up the rootfs (its mounts are most of the container's set-up). */
@@ -47,6 +49,7 @@ export class Launch {
   }
 
   private converse(steps: LaunchSteps): void {
+    steps.beforeGo?.(this.stage1Pid);
     send(this.fd, Msg.Go);
     steps.whileChildWorks?.();
     for (;;) {
