@@ -78,6 +78,8 @@ export interface RtOptions {
   noRoot?: boolean;
   /** Run the runtime through this command instead of RUNTIME (e.g. a private copy of its binary). */
   via?: string[];
+  /** Global flags before the command, e.g. ['--systemd-cgroup']. */
+  global?: string[];
 }
 
 export interface AsyncRun {
@@ -471,7 +473,8 @@ export class Sandbox {
   }
 
   private argv(args: string[], opts: RtOptions): string[] {
-    return opts.noRoot ? args : ['--root', this.root, ...args];
+    const withGlobal = [...(opts.global ?? []), ...args];
+    return opts.noRoot ? withGlobal : ['--root', this.root, ...withGlobal];
   }
 
   private outFiles(): { out: string; err: string } {
@@ -613,12 +616,12 @@ export class Sandbox {
   }
 
   /** Create, start and wait until the container runs; returns its host pid. */
-  async startDetached(id: string, bundle: string): Promise<number> {
-    ok(this.create(id, bundle));
+  async startDetached(id: string, bundle: string, opts: RtOptions = {}): Promise<number> {
+    ok(this.create(id, bundle, opts));
     const pid = this.hostPid(id);
     // Before start, the init is still the runtime's own program.
     const initExe = readlinkIf(`/proc/${pid}/exe`);
-    ok(this.rt(['start', id]));
+    ok(this.rt(['start', id], opts));
     // `running` may be reported a moment before the init has exec'd the user process:
     // wait until it has (its executable changed) or has already exited, so that /proc/PID
     // shows the user process.

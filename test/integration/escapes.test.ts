@@ -412,7 +412,7 @@ describe('CVE-2025-31133: a /dev/null that is not the null device never masks an
       sb.bundle(['sh', '-c', `echo '|/tmp/pwned' > /proc/kcore`], (s: Spec) => {
         s.root.path = rootfs;
         // The image's own /dev, not a tmpfs the runtime fills.
-        s.mounts = s.mounts.filter((m) => m.destination !== '/dev' && !m.destination.startsWith('/dev/'));
+        s.mounts = s.mounts.filter((m: { destination: string }) => m.destination !== '/dev' && !m.destination.startsWith('/dev/'));
         s.linux.devices = [];
       }),
     );
