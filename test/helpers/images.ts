@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { cgroupPaths, removeCgroups } from './cgroups';
 import { buildRootfs } from './runtime';
 
 export const TSBUILD = path.resolve(__dirname, '../../packages/builder/bin/tsbuild');
@@ -182,8 +183,6 @@ export function inspect(sb: ImageSandbox, image: string, extra: string[] = [], r
   return arr[0];
 }
 
-const CGROUP_BASE = '/sys/fs/cgroup';
-
 /**
  * podman with storage, run state and cgroups of its own under the sandbox: vfs storage (no
  * mounts), cgroupfs under a per-test parent, no network, runc, and rlimits below this host's
@@ -222,20 +221,13 @@ export class Podman {
   cleanup(): void {
     this.run(['rm', '-af']);
     this.run(['rmi', '-af']);
-    // the per-test cgroup parent (and conmon's cgroup in it), deepest first
-    for (const ctl of fs.existsSync(CGROUP_BASE) ? fs.readdirSync(CGROUP_BASE) : []) {
-      const top = path.join(CGROUP_BASE, ctl, this.cgroupParent);
-      if (!fs.existsSync(top)) continue;
-      const dirs: string[] = [];
-      const walk = (d: string) => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(d, e.name));
-        dirs.push(d);
-      };
-      walk(top);
-      for (const d of dirs) fs.rmdirSync(d);
-    }
+    // The per-test cgroup parent in every hierarchy, with conmon's cgroup (conmon may still be
+    // exiting) and anything else podman or the runtime made in it: all this test's.
+    const { left, inUse } = removeCgroups(cgroupPaths(this.cgroupParent), { subtree: true });
     // vfs makes no mounts, but make sure nothing under the sandbox stays mounted
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.sb.dir));
     for (const m of mounts.reverse()) sh('umount', ['-l', m]);
+    const stuck = [...left, ...inUse];
+    if (stuck.length) throw new Error(`cgroups of ${this.cgroupParent} not removed:\n${stuck.join('\n')}`);
   }
 }
