@@ -15,6 +15,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { cgroupRoots, removeCgroups } from '../helpers/cgroups';
 import { containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
 import { buildRootfs, isRunc, RUNTIME, waitFor } from '../helpers/runtime';
 
@@ -61,45 +62,49 @@ function containerIdOf(n: string): string {
   return pm('inspect', '-f', '{{.Id}}', n).trim();
 }
 
-/** What of the runtime's state and of podman's cgroups existed before: anything new after is a leak. */
-let before: Set<string>;
+/** What of the runtime's state and of the containers' cgroups existed before: anything new after is a leak. */
+let stateBefore: Set<string>;
+let cgroupsBefore: Set<string>;
+function dirsIn(dir: string, keep: (name: string) => boolean): string[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && keep(e.name)).map((e) => path.join(dir, e.name));
+  } catch {
+    return []; // absent
+  }
+}
+/** The runtime's container state (~cache: tsrun's compiled seccomp filters, not a container's). */
+function stateEntries(): string[] {
+  return dirsIn(stateRoot, (e) => e !== '~cache');
+}
+/** The containers' cgroups (libpod-<id>), in every hierarchy; libpod_parent and its conmon are podman's own. */
+function containerCgroups(): string[] {
+  return cgroupRoots().flatMap((root) => dirsIn(path.join(root, 'libpod_parent'), (e) => e.startsWith('libpod-')));
+}
 /**
  * podman (cgroupfs manager) makes libpod_parent and libpod_parent/conmon in each hierarchy and
- * never removes them. Those that this file's runs made are removed again at the end.
+ * never removes them; each container's conmon moves itself there and exits on its own time
+ * after the container. Those that this file's runs made are removed again at the end. Other
+ * podman users on the machine share libpod_parent: only this file's processes are killed there.
  */
 const PODMAN_PARENTS = ['libpod_parent/conmon', 'libpod_parent'];
 let parentsBefore: Set<string>;
-function podmanParents(): Set<string> {
-  const out = new Set<string>();
-  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
-    for (const p of PODMAN_PARENTS) {
-      const dir = path.join('/sys/fs/cgroup', h, p);
-      if (fs.existsSync(dir)) out.add(dir);
-    }
-  }
-  return out;
+function podmanParents(): string[] {
+  return cgroupRoots().flatMap((root) => PODMAN_PARENTS.map((p) => path.join(root, p))).filter((d) => fs.existsSync(d));
 }
-function leftovers(): Set<string> {
-  const out = new Set<string>();
-  const list = (dir: string, keep: (name: string) => boolean) => {
-    try {
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory() && keep(e.name)) out.add(path.join(dir, e.name));
-    } catch {
-      /* absent */
-    }
-  };
-  // ~cache: tsrun's compiled seccomp filters, not a container's state.
-  list(stateRoot, (e) => e !== '~cache');
-  // The containers' cgroups (libpod-<id>); libpod_parent itself and its conmon are podman's own.
-  for (const h of ['pids', 'memory', 'cpu', 'freezer', 'unified', '']) {
-    list(path.join('/sys/fs/cgroup', h, 'libpod_parent'), (e) => e.startsWith('libpod-'));
+/** A process of this file's: podman's or conmon's for our storage (its command line names `work`), or a container rooted there. */
+function ours(pid: number): boolean {
+  try {
+    if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${work}/`)) return true;
+    return fs.readlinkSync(`/proc/${pid}/root`).startsWith(`${work}/`);
+  } catch {
+    return false; // gone
   }
-  return out;
 }
 
 beforeAll(() => {
-  before = leftovers();
-  parentsBefore = podmanParents();
+  stateBefore = new Set(stateEntries());
+  cgroupsBefore = new Set(containerCgroups());
+  parentsBefore = new Set(podmanParents());
   const conf = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n';
   fs.writeFileSync(confFile, conf);
   const runtimeName = path.basename(RUNTIME);
@@ -122,24 +127,16 @@ afterAll(() => {
     unmountUnder(work);
     fs.rmSync(work, { recursive: true, force: true });
   }
-  const leaked = [...leftovers()].filter((e) => !before.has(e));
-  for (const e of leaked.reverse()) {
-    // A cgroup directory goes with rmdir (its files cannot be unlinked); state with rm -r.
-    if (e.startsWith('/sys/fs/cgroup/')) spawnSync('rmdir', [e]);
-    else fs.rmSync(e, { recursive: true, force: true });
-  }
-  // podman's own parents, children first (the set keeps conmon before its parent).
-  const stuck: string[] = [];
-  for (const dir of podmanParents()) {
-    if (parentsBefore.has(dir)) continue;
-    try {
-      fs.rmdirSync(dir);
-    } catch (e) {
-      stuck.push(`${dir}: ${(e as NodeJS.ErrnoException).code}`);
-    }
-  }
-  expect(leaked).toEqual([]);
-  expect(stuck).toEqual([]);
+  const leakedState = stateEntries().filter((e) => !stateBefore.has(e));
+  for (const e of leakedState) fs.rmSync(e, { recursive: true, force: true });
+  // The containers' cgroups left (the runtime's to remove: a leak, asserted below), then
+  // podman's parents that this file's runs made, once what is still in them is gone.
+  const leakedCgroups = containerCgroups().filter((e) => !cgroupsBefore.has(e));
+  const parentsMade = podmanParents().filter((d) => !parentsBefore.has(d));
+  // inUse: kept busy by another podman user's processes or cgroups; theirs, left alone.
+  const { left } = removeCgroups([...leakedCgroups, ...parentsMade], { owns: ours });
+  expect([...leakedState, ...leakedCgroups]).toEqual([]);
+  expect(left).toEqual([]);
 });
 
 describe('podman run', () => {
