@@ -13,11 +13,76 @@ import { Buildah, comparable, context, describeTree, mountsUnder, treeDiff, TSRU
 
 const TSBUILD = path.join(__dirname, '../../packages/builder/bin/tsbuild');
 
+/**
+ * buildah as the helper runs it, made independent of this machine's configuration: its own
+ * containers.conf, storage.conf and registries.conf (through the variables buildah reads instead
+ * of /etc/containers, /usr/share/containers and ~/.config/containers; other BUILDAH_*, STORAGE_*,
+ * CONTAINERS_* and REGISTRIES_* variables dropped), its own signature policy, no default mounts
+ * file, the cgroupfs manager whether or not systemd runs, bases never pulled (each is scratch or
+ * built here) and rlimits every host allows (its defaults are raised to pid_max and 1048576).
+ */
+class PrivateBuildah extends Buildah {
+  private readonly conf: string;
+  private readonly env: Record<string, string>;
+
+  constructor(sb: ImageSandbox) {
+    super(sb);
+    this.conf = sb.path('buildah-conf');
+    fs.mkdirSync(this.conf);
+    const file = (name: string, content: string) => {
+      fs.writeFileSync(path.join(this.conf, name), content);
+      return path.join(this.conf, name);
+    };
+    const limits = '["nofile=1024:1024", "nproc=1024:1024"]';
+    this.env = {
+      CONTAINERS_CONF: file('containers.conf', [
+        '[containers]', `default_ulimits = ${limits}`,
+        '[engine]', 'cgroup_manager = "cgroupfs"',
+        // no network configuration of this machine's (RUN shares the host's network: chroot isolation)
+        '[network]', 'network_backend = "cni"', `network_config_dir = "${path.join(this.conf, 'networks')}"`,
+        '',
+      ].join('\n')),
+      CONTAINERS_STORAGE_CONF: file('storage.conf', `[storage]\ndriver = "vfs"\ngraphroot = "${sb.path('buildah-root')}"\nrunroot = "${sb.path('buildah-run')}"\n`),
+      CONTAINERS_REGISTRIES_CONF: file('registries.conf', 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n'),
+    };
+    fs.mkdirSync(path.join(this.conf, 'networks'));
+    fs.mkdirSync(path.join(this.conf, 'registries.conf.d'));
+    file('policy.json', '{"default": [{"type": "insecureAcceptAnything"}]}\n');
+    file('mounts.conf', '');
+  }
+
+  override run(args: string[], opts: { input?: string } = {}): Run {
+    const [cmd, ...rest] = args;
+    const global = [
+      '--cgroup-manager', 'cgroupfs',
+      '--registries-conf', path.join(this.conf, 'registries.conf'),
+      '--registries-conf-dir', path.join(this.conf, 'registries.conf.d'),
+      '--short-name-alias-conf', path.join(this.conf, 'short-name-aliases.conf'),
+      '--default-mounts-file', path.join(this.conf, 'mounts.conf'),
+    ];
+    const sub = cmd === 'build' || cmd === 'from' ? ['--signature-policy', path.join(this.conf, 'policy.json')] : [];
+    // The helper passes process.env on: give it ours for this one (synchronous) call.
+    const saved = { ...process.env };
+    try {
+      for (const k of Object.keys(process.env)) if (/^(BUILDAH_|STORAGE_|CONTAINERS_|REGISTRIES_)/.test(k)) delete process.env[k];
+      Object.assign(process.env, this.env);
+      return super.run([...global, cmd, ...sub, ...rest], opts);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  }
+
+  override build(ctx: string, args: string[]): Run {
+    return super.build(ctx, ['--pull=never', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', ...args]);
+  }
+}
+
 let sb: ImageSandbox;
 let buildah: Buildah;
 beforeAll(() => {
   sb = new ImageSandbox();
-  buildah = new Buildah(sb);
+  buildah = new PrivateBuildah(sb);
 });
 afterAll(() => {
   buildah.cleanup();
