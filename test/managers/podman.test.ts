@@ -105,7 +105,8 @@ beforeAll(() => {
   stateBefore = new Set(stateEntries());
   cgroupsBefore = new Set(containerCgroups());
   parentsBefore = new Set(podmanParents());
-  const conf = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n';
+  // Logs in files under the run root whether or not systemd runs (podman's default is journald where it does).
+  const conf = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\nlog_driver = "k8s-file"\n';
   fs.writeFileSync(confFile, conf);
   const runtimeName = path.basename(RUNTIME);
   fs.writeFileSync(jsonConfFile, `${conf}[engine]\nruntime_supports_json = ["runc", "crun", ${JSON.stringify(runtimeName)}]\n`);
