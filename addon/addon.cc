@@ -293,6 +293,49 @@ Napi::Value IdmappedTreeFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// pidfdOpen(pid) -> a close-on-exec pidfd of the process (Linux 5.3).
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    Napi::TypeError::New(env, "pidfdOpen(pid): pid must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = sys_pidfd_open(info[0].As<Napi::Number>().Int32Value());
+  if (fd < 0) return ThrowErrno(env, errno, "pidfd_open");
+  return Napi::Number::New(env, fd);
+}
+
+// sendFd(sock, fd, name): one message carrying `fd` (SCM_RIGHTS) with `name` as its payload,
+// as runc sends a pidfd to --pidfd-socket.
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString()) {
+    Napi::TypeError::New(env, "sendFd(sock, fd, name)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  std::string name = info[2].As<Napi::String>().Utf8Value();
+  char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec iov = {(void*)name.data(), name.size()};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t r;
+  do {
+    r = sendmsg(sock, &m, MSG_NOSIGNAL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(env, errno, "sendmsg");
+  return env.Undefined();
+}
+
 // connectUnix(path) -> fd of a connected stream socket (the console socket).
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -318,6 +361,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("idmappedTree", Napi::Function::New(env, IdmappedTreeFd));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   RegisterFsOps(env, exports);
   RegisterCgroupExports(env, exports);

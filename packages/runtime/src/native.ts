@@ -22,6 +22,10 @@ interface Addon {
   /** A close-on-exec fd of a detached copy of `source` idmapped through these uid_map/gid_map texts. */
   idmappedTree(source: string, uidMap: string, gidMap: string, rbind: boolean, recursive: boolean): number;
   connectUnix(path: string): number;
+  /** A close-on-exec pidfd of a process (Linux 5.3). */
+  pidfdOpen(pid: number): number;
+  /** One message carrying `fd` (SCM_RIGHTS), `name` as its payload. */
+  sendFd(sock: number, fd: number, name: string): void;
   /** A connected AF_UNIX stream pair (close-on-exec). */
   socketPair(): [number, number];
   /** Blocks for one message carrying an fd (SCM_RIGHTS); `name` is its payload (a pty's name). */

@@ -30,6 +30,7 @@ async function execCommand(a: Parsed): Promise<number> {
       processLabel: (f.processLabel as string | undefined) || undefined,
       detach: !!f.detach,
       pidFile: (f.pidFile as string | undefined) || undefined,
+      pidfdSocket: (f.pidfdSocket as string | undefined) || undefined,
       preserveFds: f.preserveFds as number,
       ignorePaused: !!f.ignorePaused,
     });
@@ -54,6 +55,7 @@ export const PROCESS_COMMANDS: CommandSpec[] = [
       { name: 'process', alias: 'p', type: 'string', describe: 'path to the process.json' },
       { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'detach from the container\'s process' },
       { name: 'pid-file', type: 'string', describe: 'specify the file to write the process id to' },
+      { name: 'pidfd-socket', type: 'string', describe: 'path to an AF_UNIX socket which will receive a file descriptor referencing the exec process' },
       { name: 'process-label', type: 'string', describe: 'set the asm process label for the process commonly used with selinux' },
       { name: 'apparmor', type: 'string', describe: 'set the apparmor profile for the process' },
       { name: 'no-new-privs', type: 'boolean', default: false, describe: 'set the no new privileges value for the process' },

@@ -11,6 +11,7 @@ import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { IdmappedTrees, withIdmappedTrees } from '../launch/idmap-trees';
+import { PidfdSocket } from '../launch/pidfd-socket';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { applyLsm, planContainerLsm } from '../plan/lsm';
@@ -35,6 +36,8 @@ export interface CreateOptions {
   detach?: boolean;
   /** fds passed by systemd socket activation (part of preserveFds): the process is told with LISTEN_FDS. */
   listenFds?: number;
+  /** --pidfd-socket: where a pidfd of init goes. */
+  pidfdSocket?: string;
 }
 
 /** What createContainer hands back besides the record. */
@@ -79,7 +82,15 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   // An AppArmor profile or SELinux label the host cannot apply is refused before anything is made.
   const lsm = planContainerLsm(spec);
 
-  const lock = ctx.store.claim(id);
+  // Connected first: a socket nobody listens on fails before anything is made.
+  const pidfdSocket = o.pidfdSocket ? PidfdSocket.connect(path.resolve(o.pidfdSocket)) : undefined;
+  let lock: ReturnType<typeof ctx.store.claim>;
+  try {
+    lock = ctx.store.claim(id);
+  } catch (e) {
+    pidfdSocket?.close();
+    throw e;
+  }
   const rec: ContainerRecord = {
     ociVersion: spec.ociVersion,
     id,
@@ -176,6 +187,8 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     if (relayFd >= 0) extras.ttyMaster = native().recvFd(relayFd).fd;
     if (o.pidFile) writeFileAtomic(path.resolve(o.pidFile), String(rec.pid));
     launch.commit(JSON.stringify(specState(rec, 'created')));
+    // Last: whoever gets it may signal init at once.
+    pidfdSocket?.send(rec.pid);
     return rec;
   } catch (e) {
     launch?.abort();
@@ -193,6 +206,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   } finally {
     entry?.close();
     idmaps?.close();
+    pidfdSocket?.close();
     if (consoleFd >= 0) fs.closeSync(consoleFd);
     if (relayFd >= 0) fs.closeSync(relayFd);
     lock.release();

@@ -11,6 +11,7 @@ import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
+import { PidfdSocket } from '../launch/pidfd-socket';
 import { TtyRelay } from '../launch/tty-relay';
 import { native } from '../native';
 import { buildExecPlan } from '../plan/exec-plan';
@@ -25,6 +26,8 @@ export interface ExecOptions extends ExecProcessFlags {
   consoleSocket?: string;
   detach: boolean;
   pidFile?: string;
+  /** --pidfd-socket: where a pidfd of the exec'd process goes. */
+  pidfdSocket?: string;
   preserveFds: number;
   ignorePaused: boolean;
 }
@@ -54,11 +57,13 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
     const proc = execProcess(rec.config, o);
     checkTerminal(!!proc.terminal, o.detach, o.consoleSocket);
 
+    let pidfdSocket: PidfdSocket | undefined;
     let childConsole = -1; // the fd the process sends its pty master to
     let ourConsole = -1; // foreground terminal: our end, where the master arrives
     let launch: Launch | undefined;
     let entry: CgroupEntry | undefined;
     try {
+      if (o.pidfdSocket) pidfdSocket = PidfdSocket.connect(path.resolve(o.pidfdSocket));
       if (o.consoleSocket) {
         childConsole = connectConsoleSocket(path.resolve(o.consoleSocket));
       } else if (proc.terminal) {
@@ -87,6 +92,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
       if (ourConsole >= 0) relay = TtyRelay.start(native().recvFd(ourConsole).fd);
       launch.commitExec();
       if (o.pidFile) writeFileAtomic(path.resolve(o.pidFile), String(pid));
+      pidfdSocket?.send(pid);
       launch = undefined;
     } catch (e) {
       launch?.abort();
@@ -94,6 +100,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
       throw e;
     } finally {
       entry?.close();
+      pidfdSocket?.close();
       if (childConsole >= 0) fs.closeSync(childConsole);
       if (ourConsole >= 0) fs.closeSync(ourConsole);
     }
