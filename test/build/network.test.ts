@@ -64,10 +64,13 @@ function ourSlirps(): number[] {
   return pids;
 }
 
-/** Waits (a little: a killed slirp4netns takes ~20 ms to exit) until none of ours is left. */
+/**
+ * Waits until none of ours is left: a killed slirp4netns takes ~20 ms to exit on a quiet
+ * machine (the kernel tears its tap device down), far longer on a loaded one; bounded at 10 s.
+ */
 async function noSlirpLeft(before: number[]): Promise<number[]> {
   let left: number[] = [];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 200; i++) {
     left = ourSlirps().filter((p) => !before.includes(p));
     if (!left.length) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -110,18 +113,14 @@ test('--allow takes both entitlements, repeated or comma-separated, and refuses 
   expect([bogus.code, bogus.stderr.trim()]).toEqual([125, 'Error: invalid entitlement: network.bridge']);
 });
 
-test('--network host on the command line needs network.host too, and then RUN steps share the host\'s network namespace', () => {
+test('--network host on the command line grants network.host (as docker build does): RUN steps share the host\'s network namespace', () => {
   const ctx = context(sb, 'ctx', { Dockerfile: 'FROM scratch\nADD rootfs.tar /\nRUN readlink /proc/self/ns/net > /netns\n' });
-  const refused = build(ctx, ['--network', 'host', '-t', 'cli:1']);
-  expect(refused.code).toBe(1);
-  expect(refused.stderr.trim().split('\n')).toEqual(['Error: --network host: network.host is not allowed']);
-  expect(fs.existsSync(sb.root) ? sb.blobs() : []).toEqual([]);
   const out = sb.path('out');
-  ok(build(ctx, ['--network', 'host', '--allow', 'network.host', '--output', `type=local,dest=${out}`]));
+  ok(build(ctx, ['--network', 'host', '--output', `type=local,dest=${out}`]));
   expect(read(out, 'netns').trim()).toBe(fs.readlinkSync('/proc/self/ns/net'));
   // and with it a RUN --network=host is allowed
   const ctx2 = context(sb, 'ctx2', { Dockerfile: 'FROM scratch\nADD rootfs.tar /\nRUN --network=host true\n' });
-  ok(build(ctx2, ['--network', 'host', '--allow', 'network.host']));
+  ok(build(ctx2, ['--network', 'host']));
 });
 
 describe('a host loopback server', () => {
