@@ -4,6 +4,7 @@ export { startContainer } from './container/start';
 export { killContainer } from './container/kill';
 export { deleteContainer, destroyContainer } from './container/delete';
 export { runContainer } from './container/run';
+export { waitForeground } from './container/foreground';
 export { currentStatus, listContainers } from './container/query';
 export { makeContext, type Context } from './container/context';
 export { Logger } from './log';

@@ -17,7 +17,7 @@
 import { createContainer, destroyContainer, Logger, makeContext, startContainer } from '@tsrun/runtime';
 // Not in the runtime's index: the wait `run` itself uses (init is our child: it reaps it and
 // passes our signals on to it).
-import { waitForeground } from '@tsrun/runtime/dist/container/foreground';
+import { waitForeground } from '@tsrun/runtime';
 import { startSlirp, type Slirp } from './slirp';
 
 async function run(stateRoot: string, bundle: string, id: string, net: string): Promise<number> {
