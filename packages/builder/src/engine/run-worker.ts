@@ -14,10 +14,9 @@
  * exits with this process however this process ends. A SIGTERM or SIGINT (the build is being stopped) before the
  * start cancels it; after it, the runtime forwards it to the container.
  */
-import { createContainer, destroyContainer, Logger, makeContext, startContainer } from '@tsrun/runtime';
+import { createContainer, destroyContainer, Logger, makeContext, startContainer, waitForeground } from '@tsrun/runtime';
 // Not in the runtime's index: the wait `run` itself uses (init is our child: it reaps it and
 // passes our signals on to it).
-import { waitForeground } from '@tsrun/runtime';
 import { startSlirp, type Slirp } from './slirp';
 
 async function run(stateRoot: string, bundle: string, id: string, net: string): Promise<number> {
