@@ -53,10 +53,11 @@ beforeAll(() => {
   if (isRunc) {
     runtimeArgv = [RUNTIME];
   } else {
-    // bin/tsrun loads ../dist/tsrun.js (+ its code cache), which loads ../../../build/Release/tsrun_native.node.
+    // bin/tsrun loads ../dist/tsrun.js (+ its code cache), which loads ../../../build/Release/tsrun_native.node,
+    // which copies the exec helper beside it into a sealed memfd.
     const repo = path.resolve(__dirname, '../..');
     const copy = sb.mkdir('runtime-copy');
-    for (const rel of ['packages/runtime/bin/tsrun', 'packages/runtime/dist/tsrun.js', 'packages/runtime/dist/tsrun.cache', 'build/Release/tsrun_native.node']) {
+    for (const rel of ['packages/runtime/bin/tsrun', 'packages/runtime/dist/tsrun.js', 'packages/runtime/dist/tsrun.cache', 'build/Release/tsrun_native.node', 'build/Release/tsrun-exec']) {
       const from = path.join(repo, rel);
       if (!fs.existsSync(from) && rel.endsWith('.cache')) continue;
       fs.mkdirSync(path.dirname(path.join(copy, rel)), { recursive: true });
