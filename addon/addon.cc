@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
@@ -86,9 +87,22 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     st->plan.seccomp_fd = own.Keep(Above(fd, min));
     if (st->plan.seccomp_fd < 0) return ThrowErrno(env, errno, "dup seccomp filter");
   }
+  // execCPUAffinity.initial: stage 1 is born on these CPUs, before it is in the container's
+  // cgroup. Affinity is per thread: this one moves there for the clone and comes back.
+  cpu_set_t saved_cpus;
+  bool moved = false;
+  if (!st->cpus_initial.empty()) {
+    if (sched_getaffinity(0, sizeof saved_cpus, &saved_cpus) != 0) return ThrowErrno(env, errno, "sched_getaffinity");
+    if (sched_setaffinity(0, st->cpus_initial.size(), (cpu_set_t*)st->cpus_initial.data()) != 0)
+      return ThrowErrno(env, errno, "set CPU affinity (process.execCPUAffinity.initial)");
+    moved = true;
+  }
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-    return ThrowErrno(env, errno, "socketpair");
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    int err = errno;
+    if (moved) sched_setaffinity(0, sizeof saved_cpus, &saved_cpus);
+    return ThrowErrno(env, err, "socketpair");
+  }
   sv[0] = Above(sv[0], min);
   sv[1] = Above(sv[1], min);
   st->plan.sync_fd = sv[1];
@@ -100,6 +114,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       int err = errno;
       close(sv[0]);
       close(sv[1]);
+      if (moved) sched_setaffinity(0, sizeof saved_cpus, &saved_cpus);
       return ThrowErrno(env, err, "dup console socket");
     }
     st->plan.console_socket = console_copy;
@@ -127,6 +142,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (moved) sched_setaffinity(0, sizeof saved_cpus, &saved_cpus);
   close(sv[1]);
   if (console_copy >= 0) close(console_copy);
   if (pid < 0) {

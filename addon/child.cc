@@ -677,6 +677,21 @@ void load_seccomp(const Plan* p) {
     fail(errno, "load seccomp filter");
 }
 
+// The container's NUMA policy and, for exec, the CPUs the process ends on (both kept across
+// fork and exec), set before reporting ready so that a value the kernel refuses fails the
+// create or exec that asked for it.
+void set_numa_and_cpus(const Plan* p) {
+  if (p->mempolicy_set) {
+    bool any = false;
+    for (unsigned long w : p->mempolicy_nodes) any |= w != 0;
+    long r = any ? syscall(SYS_set_mempolicy, p->mempolicy_mode, p->mempolicy_nodes, (unsigned long)(sizeof p->mempolicy_nodes * 8 + 1))
+                 : syscall(SYS_set_mempolicy, p->mempolicy_mode, nullptr, 0UL);
+    if (r != 0) fail(errno, "set memory policy (linux.memoryPolicy)");
+  }
+  if (p->cpus_final_set && syscall(SYS_sched_setaffinity, 0, sizeof p->cpus_final, p->cpus_final) != 0)
+    fail(errno, "set CPU affinity (process.execCPUAffinity.final)");
+}
+
 [[noreturn]] void exec_process(const Plan* p) {
   // The AppArmor profile / SELinux label for the exec, while we still hold every capability
   // and before no_new_privs and seccomp (runc's order).
@@ -766,6 +781,7 @@ void load_seccomp(const Plan* p) {
   // `start`) can see this one: keep them from opening the runtime's binary through
   // /proc/1/exe (CVE-2019-5736). exec() makes the user process dumpable again.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(errno, "make init non-dumpable");
+  set_numa_and_cpus(p);
   send_msg(MSG_READY, 0);
   expect_msg(MSG_COMMIT, g_start_state);
   g_parent_gone = true;
@@ -795,6 +811,7 @@ void load_seccomp(const Plan* p) {
   if (chdir(p->cwd) != 0) fail2(errno, "chdir to cwd (\"", p->cwd, "\") set in config.json");
   check_cwd_inside_root();
   resolve_exe(p);
+  set_numa_and_cpus(p);
   send_msg(MSG_READY, 0);
   expect_msg(MSG_COMMIT);
   exec_process(p);

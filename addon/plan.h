@@ -160,6 +160,12 @@ struct Plan {
   uint32_t sched_priority;
   uint64_t sched_runtime, sched_deadline, sched_period;  // SCHED_DEADLINE, nanoseconds
 
+  int mempolicy_set;     // linux.memoryPolicy: set_mempolicy(mempolicy_mode, mempolicy_nodes) before the exec
+  int mempolicy_mode;    // mode | flags
+  unsigned long mempolicy_nodes[1024 / (8 * sizeof(unsigned long))];
+  int cpus_final_set;    // process.execCPUAffinity.final: sched_setaffinity before the exec
+  unsigned char cpus_final[1024 / 8];
+
   int sync_fd;           // the child's end of the sync socket
 };
 

@@ -86,6 +86,20 @@ class Reader {
     return out.data();
   }
 
+  // An array of byte values into a fixed buffer (a CPU or node mask); too long is an error.
+  bool Bytes(Napi::Object o, const char* key, unsigned char* out, size_t cap) {
+    Napi::Array a = Arr(o, key);
+    if (a.Length() > cap) return Fail(key, "a mask that fits the plan"), false;
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsNumber()) return Fail(key, "an array of bytes"), false;
+      uint32_t b = v.As<Napi::Number>().Uint32Value();
+      if (b > 255) return Fail(key, "an array of bytes"), false;
+      out[i] = (unsigned char)b;
+    }
+    return ok_;
+  }
+
   Napi::Object Elem(Napi::Array a, uint32_t i, const char* key) {
     Napi::Value v = a.Get(i);
     if (!v.IsObject()) Fail(key, "an array of objects");
@@ -250,6 +264,21 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
     p.sched_runtime = r.U64(s, "runtime");
     p.sched_deadline = r.U64(s, "deadline");
     p.sched_period = r.U64(s, "period");
+  }
+  Napi::Value mpol = o.Get("memoryPolicy");
+  if (mpol.IsObject()) {
+    Napi::Object m = mpol.As<Napi::Object>();
+    p.mempolicy_set = 1;
+    p.mempolicy_mode = (int)r.Int(m, "mode");
+    if (!r.Bytes(m, "nodes", (unsigned char*)p.mempolicy_nodes, sizeof p.mempolicy_nodes)) return nullptr;
+  }
+  if (o.Get("cpusFinal").IsArray()) {
+    p.cpus_final_set = 1;
+    if (!r.Bytes(o, "cpusFinal", p.cpus_final, sizeof p.cpus_final)) return nullptr;
+  }
+  if (o.Get("cpusInitial").IsArray()) {
+    st->cpus_initial.assign(128, 0);
+    if (!r.Bytes(o, "cpusInitial", st->cpus_initial.data(), st->cpus_initial.size())) return nullptr;
   }
   if (!r.ok()) return nullptr;
 

@@ -28,6 +28,7 @@ struct PlanStorage {
   std::vector<ExecAttr> exec_attrs;
   std::vector<gid_t> groups;
   std::vector<char> seccomp;
+  std::vector<unsigned char> cpus_initial;  // exec: the CPUs to clone stage 1 on (the parent's thread runs there meanwhile)
 };
 
 // Returns nullptr with a pending JS exception when the plan is malformed.

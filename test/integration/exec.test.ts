@@ -256,13 +256,6 @@ describe('errors', () => {
     expectExecError(exec(id, [], ['-p', sb.writeFile('nocwd.json', '{"args":["true"],"cwd":"rel"}')]), 'Cwd must be an absolute path');
   });
 
-  // runc 1.1.5 ignores the field; tsrun refuses what it would not apply.
-  itTsrun('with a process field tsrun does not implement', async () => {
-    const { id } = await running();
-    const file = sb.writeFile('affinity.json', JSON.stringify({ args: ['true'], cwd: '/', execCPUAffinity: { initial: '0' } }));
-    expectExecError(exec(id, [], ['-p', file]), 'process.execCPUAffinity is not supported by tsrun yet');
-  });
-
   it('with a command that is not there, or a cwd that is not', async () => {
     const { id, pid } = await running();
     expectExecError(exec(id, ['no-such-command']), 'executable file not found in $PATH');

@@ -36,7 +36,12 @@ export function features(): Features {
       apparmor: { enabled: true },
       selinux: { enabled: true },
       intelRdt: { enabled: false },
+      memoryPolicy: {
+        modes: ['MPOL_DEFAULT', 'MPOL_BIND', 'MPOL_INTERLEAVE', 'MPOL_WEIGHTED_INTERLEAVE', 'MPOL_PREFERRED', 'MPOL_PREFERRED_MANY', 'MPOL_LOCAL'],
+        flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'],
+      },
       mountExtensions: { idmap: { enabled: true } },
+      netDevices: { enabled: false },
     },
     annotations: {
       'org.opencontainers.runtime-spec.features.tsrun.version': '0.1.0',

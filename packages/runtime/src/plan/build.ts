@@ -15,6 +15,7 @@ import { OpKind } from './native-plan';
 import { rootPropagation } from './mount-options';
 import { refuseUnsupported } from './unsupported';
 import { schedulingPlan } from './scheduling';
+import { memoryPolicyPlan } from './numa-cpu';
 
 export interface PlanOptions {
   bundle: string;
@@ -110,6 +111,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     setsid: true,
     personality: personality(spec),
     ...schedulingPlan(proc),
+    ...memoryPolicyPlan(spec),
   };
   return { plan, namespaces: ns };
 }

@@ -14,6 +14,7 @@ import type { NativePlan } from './native-plan';
 import { capSets, lastCap, pathOf, processEnv, rlimits } from './process';
 import { seccompPlan } from '../seccomp';
 import { schedulingPlan } from './scheduling';
+import { cpuAffinityPlan, memoryPolicyPlan } from './numa-cpu';
 import { planLsm, probeLsmHost } from './lsm';
 
 /** The file under /proc/PID/ns/ of each config namespace type. */
@@ -109,5 +110,7 @@ export function buildExecPlan(config: Spec, proc: Process, opts: ExecPlanOptions
     setsid: true,
     personality: -1,
     ...schedulingPlan(proc),
+    ...memoryPolicyPlan(config),
+    ...cpuAffinityPlan(proc),
   };
 }

@@ -112,6 +112,11 @@ export interface NativePlan {
   consoleRows?: number;
   consoleCols?: number;
   setsid: boolean;
+  /** linux.memoryPolicy: set_mempolicy(mode | flags, nodes) before the exec; absent: leave. */
+  memoryPolicy?: { mode: number; nodes: number[] };
+  /** exec: CPUs stage 1 starts on (before it enters the cgroup), and the process's right before its exec. */
+  cpusInitial?: number[];
+  cpusFinal?: number[];
   personality: number;
   /** ioprio_set(2) value; absent: leave. */
   ioprio?: number;

@@ -7,9 +7,7 @@ import type { Spec } from '@tsrun/spec';
 import { RuntimeError } from '../errors';
 
 const FIELDS: [string, (s: Spec) => unknown][] = [
-  ['process.execCPUAffinity', (s) => s.process?.execCPUAffinity],
   ['linux.intelRdt', (s) => s.linux?.intelRdt],
-  ['linux.memoryPolicy', (s) => s.linux?.memoryPolicy],
   ['linux.netDevices', (s) => nonEmpty(s.linux?.netDevices)],
 ];
 
