@@ -735,7 +735,7 @@ export class Sandbox {
     const out: string[] = [];
     let state: string[] = [];
     try {
-      state = fs.readdirSync(this.root).filter((e) => e !== '~cache'); // tsrun's caches, not state
+      state = fs.readdirSync(this.root);
     } catch {
       /* no root */
     }
@@ -819,8 +819,7 @@ export class Sandbox {
     // State directories.
     let left: string[] = [];
     try {
-      // tsrun keeps caches (compiled seccomp filters) under <root>/~cache: not a container's.
-      left = fs.readdirSync(this.root).filter((e) => e !== '~cache');
+      left = fs.readdirSync(this.root);
     } catch {
       /* root gone */
     }

@@ -96,8 +96,7 @@ afterAll(async () => {
     }
     // The shims outlive a stopped daemon only while they have tasks: none are left.
     unmountUnder(work);
-    // ~cache: tsrun's compiled seccomp filters, not a container's state.
-    const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)).filter((e) => e !== '~cache') : [];
+    const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)) : [];
     fs.rmSync(work, { recursive: true, force: true });
     // The runtime made the namespace's parent cgroup (/<namespace>) on the way to each container's.
     removeCgroupDirsNamed(NS);

@@ -77,8 +77,7 @@ afterAll(async () => {
     }
     unmountUnder(work);
     const moby = path.join(execRoot, 'runtime-runc', 'moby');
-    // ~cache: tsrun's compiled seccomp filters, not a container's state.
-    const leftState = fs.existsSync(moby) ? fs.readdirSync(moby).filter((e) => e !== '~cache') : [];
+    const leftState = fs.existsSync(moby) ? fs.readdirSync(moby) : [];
     fs.rmSync(work, { recursive: true, force: true });
     // --cgroup-parent is relative: under dockerd's own cgroup in each hierarchy, maybe nested.
     removeCgroupDirsNamed('tsrun-docker-test');

@@ -72,9 +72,9 @@ function dirsIn(dir: string, keep: (name: string) => boolean): string[] {
     return []; // absent
   }
 }
-/** The runtime's container state (~cache: tsrun's compiled seccomp filters, not a container's). */
+/** The runtime's container state: nothing but containers' directories (caches live elsewhere). */
 function stateEntries(): string[] {
-  return dirsIn(stateRoot, (e) => e !== '~cache');
+  return dirsIn(stateRoot, () => true);
 }
 /** The containers' cgroups (libpod-<id>), in every hierarchy; libpod_parent and its conmon are podman's own. */
 function containerCgroups(): string[] {

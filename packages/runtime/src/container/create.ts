@@ -12,6 +12,7 @@ import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { IdmappedTrees, withIdmappedTrees } from '../launch/idmap-trees';
 import { PidfdSocket } from '../launch/pidfd-socket';
+import { cacheDir } from './cache-dir';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { applyLsm, planContainerLsm } from '../plan/lsm';
@@ -148,7 +149,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       preserveFds: o.preserveFds,
       consoleSocketFd: consoleFd,
       cgroups: cgroupView(cgroup),
-      seccompCacheDir: ctx.store.cacheDir('seccomp'),
+      seccompCacheDir: cacheDir('seccomp', ctx.rootless),
       warn: (m) => ctx.log.warn(m),
     });
     // Stage 1 enters the cgroups by itself (cgroups/entry.ts), unless systemd puts it there.

@@ -12,6 +12,7 @@ import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { PidfdSocket } from '../launch/pidfd-socket';
+import { cacheDir } from './cache-dir';
 import { TtyRelay } from '../launch/tty-relay';
 import { native } from '../native';
 import { buildExecPlan } from '../plan/exec-plan';
@@ -75,7 +76,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
         preserveFds: o.preserveFds,
         consoleSocketFd: childConsole,
         warn: (m) => ctx.log.warn(m),
-        seccompCacheDir: ctx.store.cacheDir('seccomp'),
+        seccompCacheDir: cacheDir('seccomp', ctx.rootless),
       });
       // Stage 1 enters the container's cgroups by itself, as for create (cgroups/entry.ts).
       if (rec.cgroup) entry = openCgroupEntry(loadCgroupManager(rec.cgroup), ctx.rootless);

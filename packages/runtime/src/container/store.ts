@@ -24,11 +24,6 @@ export class StateStore {
     return path.join(this.root, id);
   }
 
-  /** A cache kept under the root; its name is not a valid id, so it never looks like a container. */
-  cacheDir(name: string): string {
-    return path.join(this.root, '~cache', name);
-  }
-
   fifoPath(id: string): string {
     return path.join(this.dir(id), 'exec.fifo');
   }

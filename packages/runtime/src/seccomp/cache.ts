@@ -3,8 +3,9 @@
  * than on every create and exec: managers send the same profile (Docker's or podman's default)
  * for nearly every container, and compiling it cold costs several milliseconds.
  *
- * One file per profile under the cache directory (inside the state root, so it has the root's
- * owner and permissions): [u32 flags][u32 key length][key][program], where the key is the
+ * One file per profile under the cache directory (container/cache-dir.ts), which is used only
+ * when it is this user's own and nobody else may write to it (a filter from it is loaded into
+ * containers as is): [u32 flags][u32 key length][key][program], where the key is the
  * compiler's own file (its size and mtime: a new build of tsrun starts afresh), the architecture
  * and the profile JSON. The file is named by cheap hashes of them; a hit must carry the identical
  * key, so a name collision can only cost a compile, never hand one profile another's filter.
@@ -60,9 +61,21 @@ export function cachedCompile(profileJSON: string, dir: string | undefined, comp
   return compiled;
 }
 
+/** The directory is ours alone: owned by this user, not writable by group or others. */
+function trusted(dir: string): boolean {
+  try {
+    const st = fs.statSync(dir);
+    return st.isDirectory() && st.uid === process.geteuid!() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
 function read(file: string, key: string): CompiledFilter | undefined {
   let buf: Buffer;
   try {
+    // The directory and its parent (tsrun-cache): nobody else may have put or swapped a file in.
+    if (!trusted(path.dirname(file)) || !trusted(path.dirname(path.dirname(file)))) return undefined;
     buf = fs.readFileSync(file);
   } catch {
     return undefined;
@@ -79,6 +92,7 @@ function read(file: string, key: string): CompiledFilter | undefined {
 function write(dir: string, file: string, key: string, c: CompiledFilter): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!trusted(dir) || !trusted(path.dirname(dir))) return;
     const json = Buffer.from(key, 'utf8');
     const head = Buffer.alloc(8);
     head.writeUInt32LE(c.flags >>> 0, 0);
