@@ -90,7 +90,8 @@ export class V2Manager implements CgroupManager {
   apply(resources: LinuxResources | undefined, opts: ApplyOptions = {}): void {
     if (this.skipped) {
       if (needsControllers(resources)) {
-        throw new CgroupError(`cgroup: cannot set limits: container could not create its cgroup ${this.dir} (rootless without a delegated cgroup)`);
+        // runc's words on a v2 host.
+        throw new CgroupError(`rootless needs no limits + no cgrouppath when no permission is granted for cgroups: mkdir ${this.dir}: permission denied`);
       }
       return;
     }
