@@ -41,7 +41,7 @@ export function features(): Features {
         flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'],
       },
       mountExtensions: { idmap: { enabled: true } },
-      netDevices: { enabled: false },
+      netDevices: { enabled: true },
     },
     annotations: {
       'org.opencontainers.runtime-spec.features.tsrun.version': '0.1.0',

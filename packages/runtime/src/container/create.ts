@@ -13,6 +13,7 @@ import { connectConsoleSocket } from '../launch/console-socket';
 import { IdmappedTrees, withIdmappedTrees } from '../launch/idmap-trees';
 import { PidfdSocket } from '../launch/pidfd-socket';
 import { cacheDir } from './cache-dir';
+import { moveNetDevices, planNetDevices } from './net-devices';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { applyLsm, planContainerLsm } from '../plan/lsm';
@@ -83,6 +84,8 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   // An AppArmor profile or SELinux label the host cannot apply is refused before anything is made.
   const lsm = planContainerLsm(spec);
 
+  // Checked and read before anything is made; moved once init's network namespace exists.
+  const netDevices = planNetDevices(spec);
   // Connected first: a socket nobody listens on fails before anything is made.
   const pidfdSocket = o.pidfdSocket ? PidfdSocket.connect(path.resolve(o.pidfdSocket)) : undefined;
   let lock: ReturnType<typeof ctx.store.claim>;
@@ -174,6 +177,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       mapUser: (pid) => writeIdMaps(pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? []),
       initBorn: (pid) => {
         rec.pid = pid;
+        if (netDevices.length) moveNetDevices(netDevices, pid);
         const adj = spec.process?.oomScoreAdj;
         if (adj !== undefined) writeOomScoreAdj(pid, adj);
       },

@@ -8,12 +8,7 @@ import { RuntimeError } from '../errors';
 
 const FIELDS: [string, (s: Spec) => unknown][] = [
   ['linux.intelRdt', (s) => s.linux?.intelRdt],
-  ['linux.netDevices', (s) => nonEmpty(s.linux?.netDevices)],
 ];
-
-function nonEmpty(o: object | undefined): object | undefined {
-  return o && Object.keys(o).length > 0 ? o : undefined;
-}
 
 export function refuseUnsupported(spec: Spec): void {
   for (const [name, get] of FIELDS) {
