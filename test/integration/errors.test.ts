@@ -134,11 +134,13 @@ describe.each([['create'], ['run']])('%s fails cleanly', (cmd) => {
     );
   });
 
-  // runc 1.1.5 predates these fields and ignores them; tsrun refuses rather than ignore.
-  itTsrun('a config field tsrun does not implement (linux.intelRdt)', async () => {
+  // runc 1.1.5 says the same where the host has no resctrl; tsrun also refuses it where it has
+  // one (not implemented), rather than ignore it.
+  itTsrun('linux.intelRdt', async () => {
+    const resctrl = / - resctrl /.test(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
     await expectCleanFailure(
       go(sb.bundle(['true'], (s) => ((s.linux as Record<string, unknown>).intelRdt = { closID: 'x' }))),
-      /linux\.intelRdt is not supported by tsrun/,
+      resctrl ? /linux\.intelRdt is not supported by tsrun/ : /intelRdt is specified in config, but Intel RDT is not supported or enabled/,
     );
   });
 
