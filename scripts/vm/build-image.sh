@@ -120,15 +120,15 @@ main() {
   mirror=${mirror:-http://deb.debian.org/debian}
   build=$(mktemp -d "$VM_CACHE/.build-XXXXXX")
   trap 'remove_tree "$build"' EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  vm_trap_signals
 
   local t0 includes
   t0=$(vm_now)
   includes=$(IFS=,; echo "${PACKAGES[*]}")
   vm_log "building the guest image (debootstrap $SUITE from $mirror; about 2 minutes)"
-  # debootstrap is bounded: a stalled mirror must not hold the run forever.
-  if ! timeout 900 debootstrap --variant=minbase --include="$includes" "$SUITE" "$build/root" "$mirror" >"$build/debootstrap.log" 2>&1; then
+  # debootstrap is bounded: a stalled mirror must not hold the run forever. In the background
+  # (vm_run): a signal to us then reaches it at once, instead of after it has finished.
+  if ! vm_run timeout 900 debootstrap --variant=minbase --include="$includes" "$SUITE" "$build/root" "$mirror" >"$build/debootstrap.log" 2>&1; then
     tail -n 30 "$build/debootstrap.log" >&2
     vm_die "debootstrap failed"
   fi

@@ -17,6 +17,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 checkout=$(pwd -P)
 [ "$(id -u)" = 0 ] || vm_die "run as root (the tests run as root; debootstrap and mkfs too)"
+# What a fresh Debian 12 machine lacks for this tier, from Debian's archive.
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null || ! command -v debootstrap >/dev/null || ! command -v debugfs >/dev/null; then
+  vm_log "installing qemu-system-x86, qemu-utils, debootstrap and e2fsprogs"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils debootstrap e2fsprogs >/dev/null ||
+    vm_die "could not install the VM tools"
+fi
 [ -f "$checkout/package.json" ] && grep -q '"name": "tsrun-monorepo"' "$checkout/package.json" ||
   vm_die "run from the root of a checkout"
 for built in build/Release/tsrun_native.node packages/runtime/dist node_modules/.bin/jest; do
@@ -59,7 +66,9 @@ vm_run bash "$here/make-work-disk.sh" "$checkout" "$run/job.env" "$run/work.img"
 t_disk=$(vm_now)
 
 # 3. Boot, run, power off; the job's output streams here meanwhile.
-vm_log "booting the guest ($(wc -w <<<"${files[*]}") test files, RUNTIME=${runtime:-tsrun}; image $image_note)"
+what="${#files[@]} test files"
+[ -z "${TSRUN_VM_CMD:-}" ] || what="TSRUN_VM_CMD instead of jest"
+vm_log "booting the guest ($what, RUNTIME=${runtime:-tsrun}; image $image_note)"
 boot_rc=0
 vm_run bash "$here/boot.sh" "$base" "$run/work.img" "$run" || boot_rc=$?
 
@@ -84,7 +93,7 @@ fi
 
 # 5. The summary: guest boot (qemu start to jest start), tests (jest, as the guest's clock
 # measures it), shutdown, and the whole run from this script's start.
-get() { sed -n "s/^$1 //p" "$2" 2>/dev/null; }
+get() { sed -n "s/^$1 //p" "$2" 2>/dev/null || true; }
 q0=$(get qemu_start "$run/host-times")
 qb=$(get jest_begin_seen "$run/host-times")
 q1=$(get qemu_end "$run/host-times")
@@ -93,5 +102,5 @@ je=$(get jest_end "$run/out/results/times")
 boot=${qb:+$(vm_secs "$q0" "$qb") s}
 tests=${je:+$(vm_secs "$js" "$je") s}
 vm_log "console and job logs: $logs"
-vm_log "summary: RUNTIME=${runtime:-tsrun}, ${#files[@]} test files, exit status $status | image $image_note | work disk $(vm_secs "$t_image" "$t_disk") s | boot ${boot:-?} | tests ${tests:-?} | VM total ${q1:+$(vm_secs "$q0" "$q1") s} ($(get accel "$run/host-times")) | total $(vm_secs "$t0" "$(vm_now)") s"
+vm_log "summary: RUNTIME=${runtime:-tsrun}, $what, exit status $status | image $image_note | work disk $(vm_secs "$t_image" "$t_disk") s | boot ${boot:-?} | tests ${tests:-?} | VM total ${q1:+$(vm_secs "$q0" "$q1") s} ($(get accel "$run/host-times")) | total $(vm_secs "$t0" "$(vm_now)") s"
 exit "$status"
