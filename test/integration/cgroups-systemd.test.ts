@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { isRunc, ok, Spec, useSandbox, waitFor } from '../helpers/runtime';
+import { itTsrun, ok, Spec, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 const systemd = fs.existsSync('/run/systemd/system');
@@ -99,12 +99,12 @@ describeSystemd(`the systemd cgroup driver${skipped}`, () => {
   });
 
   describe('bad input: one line, nothing left (no unit, no cgroup, no state)', () => {
-    async function refused(r: { code: number; stderr: string }, message: RegExp, unit?: string): Promise<void> {
+    async function refused(r: { code: number; stderr: string }, message: RegExp, unit?: string, checkLeftovers = true): Promise<void> {
       expect(r.code).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(message);
       expect(sb.listIds()).toEqual([]);
-      expect(await sb.settledLeftovers()).toEqual([]);
+      if (checkLeftovers) expect(await sb.settledLeftovers()).toEqual([]);
       if (unit) expect(unitLoaded(unit)).toBe(false);
     }
 
@@ -113,7 +113,7 @@ describeSystemd(`the systemd cgroup driver${skipped}`, () => {
       const b = sb.bundle(['true'], (s: Spec) => {
         s.linux.cgroupsPath = 'system.slice:only-two';
       });
-      await refused(sb.rt(['run', '--bundle', b, id], SD), /expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "system.slice:only-two" instead/);
+      await refused(sb.rt(['run', '--bundle', b, id], SD), /expected cgroupsPath to be of format .{0,4}slice:prefix:name.{0,4} for systemd cgroups, got .{0,4}system\.slice:only-two.{0,4} instead/);
     });
 
     it('an invalid slice name', async () => {
@@ -124,26 +124,31 @@ describeSystemd(`the systemd cgroup driver${skipped}`, () => {
       await refused(sb.rt(['run', '--bundle', b, id], SD), /invalid (systemd )?slice name/i);
     });
 
-    it('a unit name another owner holds: refused, and that unit is left running', async () => {
+    // runc 1.1.5 joins a scope of that name instead (it takes UnitExists as success).
+    itTsrun('a unit name another owner holds: refused, and that unit and its process are left running', async () => {
       const c = container(['true']);
       // systemd-run makes a scope of that name around a sleep, and stays in the foreground.
       const holder = spawn('systemd-run', ['--scope', `--unit=${c.unit}`, '--quiet', 'sleep', '1000'], { stdio: 'ignore' });
       try {
         await waitFor(() => show(c.unit, ['ActiveState']).ActiveState === 'active', `the holder's ${c.unit}`);
-        await refused(sb.rt(['run', '--bundle', c.bundle, c.id], SD), /already exists/i);
+        // systemd 252: "Unit X was already loaded or has a fragment file."; newer: "... already exists".
+        // The holder's own process sits in that scope: what is left is checked once it is gone.
+        await refused(sb.rt(['run', '--bundle', c.bundle, c.id], SD), /Unit .*\.scope (already exists|was already loaded)/i, undefined, false);
         expect(show(c.unit, ['ActiveState']).ActiveState).toBe('active');
+        expect([holder.exitCode, holder.signalCode]).toEqual([null, null]);
       } finally {
         holder.kill('SIGKILL');
         systemctl(['stop', c.unit]);
       }
+      expect(await sb.settledLeftovers()).toEqual([]);
     });
 
-    it('no systemd on the bus: one line naming it', async () => {
+    // runc 1.1.5 talks to systemd's private socket first, so the bus address does not stop it.
+    itTsrun('no systemd on the bus: one line naming it', async () => {
       const c = container(['true']);
       const env = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/bus' };
       const r = sb.rt(['run', '--bundle', c.bundle, c.id], { ...SD, env });
-      if (isRunc) expect(r.code).not.toBe(0);
-      else await refused(r, /systemd is not reachable over D-Bus \(\/nonexistent\/bus does not exist\)/, c.unit);
+      await refused(r, /systemd is not reachable over D-Bus \(\/nonexistent\/bus does not exist\)/, c.unit);
     });
   });
 });

@@ -92,18 +92,24 @@ export class SystemdManager implements CgroupManager {
     return this.fsm.isFrozen();
   }
 
-  /** Kill what is left, then stop the unit (systemd removes its cgroup) and forget its failure. */
+  /**
+   * Kill what is left, then stop the unit (systemd removes its cgroup) and forget its failure.
+   * A unit this manager did not start (a failed create found the name taken) is another
+   * owner's: its processes and cgroup are left alone.
+   */
   destroy(): void {
+    if (!this.owned) {
+      this.bus.close();
+      return;
+    }
     let err: unknown;
     try {
       this.fsm.destroy();
     } catch (e) {
       err = e;
     }
-    if (this.owned) {
-      this.bus.stopUnit(this.u.unit);
-      this.bus.resetFailed(this.u.unit);
-    }
+    this.bus.stopUnit(this.u.unit);
+    this.bus.resetFailed(this.u.unit);
     this.bus.close();
     if (err) throw err;
   }
