@@ -332,23 +332,7 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
   int sock = info[0].As<Napi::Number>().Int32Value();
   int fd = info[1].As<Napi::Number>().Int32Value();
   std::string name = info[2].As<Napi::String>().Utf8Value();
-  char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec iov = {(void*)name.data(), name.size()};
-  struct msghdr m = {};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t r;
-  do {
-    r = sendmsg(sock, &m, MSG_NOSIGNAL);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return ThrowErrno(env, errno, "sendmsg");
+  if (send_fd(sock, fd, name.data(), name.size()) != 0) return ThrowErrno(env, errno, "sendmsg");
   return env.Undefined();
 }
 

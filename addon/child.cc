@@ -613,19 +613,8 @@ void setup_console(const Plan* p) {
   if (ioctl(0, TIOCSCTTY, 0) != 0) fail(errno, "set controlling terminal");
   // SCM_RIGHTS with the master's file name as payload, exactly what runc sends.
   static const char kMasterName[] = "/dev/ptmx";
-  char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec iov = {(void*)kMasterName, sizeof kMasterName - 1};
-  struct msghdr m = {};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof(int));
-  if (sendmsg(p->console_socket, &m, MSG_NOSIGNAL) < 0) fail(errno, "send pty master to console socket");
+  if (send_fd(p->console_socket, master, kMasterName, sizeof kMasterName - 1) != 0)
+    fail(errno, "send pty master to console socket");
   close(master);
   close(p->console_socket);
 }

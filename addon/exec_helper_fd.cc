@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "exec_helper.h"
+#include "sys.h"
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x10U
@@ -28,17 +29,6 @@ int NewMemfd(const char* name, bool exec) {
   int fd = exec ? memfd_create(name, flags | MFD_EXEC) : -1;
   if (fd < 0) fd = memfd_create(name, flags);
   return fd;
-}
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
 }
 
 // No more writes, growth, shrinking or seal changes: every process that holds or reopens it
@@ -73,7 +63,7 @@ int CopyHelper(std::string* err) {
   bool ok = true;
   while (ok && (n = read(src, buf, sizeof buf)) != 0) {
     if (n < 0 && errno == EINTR) continue;
-    ok = n > 0 && WriteAll(fd, buf, (size_t)n);
+    ok = n > 0 && write_all(fd, buf, (size_t)n) == 0;
   }
   int e = errno;
   close(src);
@@ -96,8 +86,7 @@ int SeccompBlobFd(const void* filter, unsigned count, unsigned flags, std::strin
   int fd = NewMemfd("tsrun-seccomp", false);
   if (fd < 0) return *err = Describe("memfd_create for the seccomp filter", errno), -1;
   SeccompBlob h = {kSeccompBlobMagic, flags, count, 0};
-  if (!WriteAll(fd, (const char*)&h, sizeof h) || !WriteAll(fd, (const char*)filter, (size_t)count * 8) ||
-      !Seal(fd, false)) {
+  if (write_all(fd, &h, sizeof h) != 0 || write_all(fd, filter, (size_t)count * 8) != 0 || !Seal(fd, false)) {
     *err = Describe("write the seccomp filter", errno);
     close(fd);
     return -1;

@@ -1,5 +1,7 @@
 #include "sys.h"
 
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -9,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -143,6 +146,26 @@ int write_all(int fd, const void* data, size_t len) {
     len -= (size_t)w;
   }
   return 0;
+}
+
+int send_fd(int sock, int fd, const char* payload, size_t len) {
+  char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec iov = {(void*)payload, len};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t r;
+  do {
+    r = sendmsg(sock, &m, MSG_NOSIGNAL);
+  } while (r < 0 && errno == EINTR);
+  return r < 0 ? -1 : 0;
 }
 
 }  // namespace tsrun

@@ -44,4 +44,8 @@ void fd_path(Buf& b, int fd);
 // Write all bytes, retrying on EINTR and short writes.
 int write_all(int fd, const void* data, size_t len);
 
+// Send `fd` over a unix socket (SCM_RIGHTS) in one message whose payload is `payload` (runc
+// sends a name: "/dev/ptmx" for a pty master, "pidfd"). 0, or -1 with errno set.
+int send_fd(int sock, int fd, const char* payload, size_t len);
+
 }  // namespace tsrun

@@ -7,18 +7,13 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ImageSandbox, ok, sh, type Run } from '../helpers/images';
-import { context, mountsUnder, TSRUN, writeFiles } from './helpers';
+import { cleanBuildSandbox, context, mountsUnder, TSRUN, writeFiles } from './helpers';
 
 let sb: ImageSandbox;
 beforeEach(() => {
   sb = new ImageSandbox();
 });
-afterEach(() => {
-  const left = mountsUnder(sb.dir);
-  for (const m of left.reverse()) sh('umount', ['-l', m]);
-  sb.cleanup();
-  expect(left).toEqual([]);
-});
+afterEach(() => cleanBuildSandbox(sb));
 
 function build(ctx: string, args: string[] = [], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Run {
   return sh(process.execPath, [path.join(__dirname, '../../packages/builder/bin/tsbuild'), 'build', '--progress', 'plain', ...args, ctx], {

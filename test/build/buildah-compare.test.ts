@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ImageSandbox, ok, Podman, sh, type Run } from '../helpers/images';
-import { Buildah, comparable, context, describeTree, mountsUnder, treeDiff, TSRUN } from './helpers';
+import { Buildah, cleanBuildSandbox, comparable, context, describeTree, treeDiff, TSRUN } from './helpers';
 
 const TSBUILD = path.join(__dirname, '../../packages/builder/bin/tsbuild');
 
@@ -86,10 +86,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   buildah.cleanup();
-  const left = mountsUnder(sb.dir);
-  for (const m of left.reverse()) sh('umount', ['-l', m]);
-  sb.cleanup();
-  expect(left).toEqual([]);
+  cleanBuildSandbox(sb);
 });
 
 function tsbuild(args: string[]): Run {

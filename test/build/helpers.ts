@@ -141,3 +141,11 @@ export function comparable(cfg: Record<string, unknown> | undefined): Record<str
 export function mountsUnder(dir: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m === dir || m.startsWith(dir + '/')));
 }
+
+/** After a build test: unmount whatever stayed mounted under its sandbox, clean it, then fail if anything had. */
+export function cleanBuildSandbox(sb: ImageSandbox): void {
+  const left = mountsUnder(sb.dir);
+  for (const m of left.reverse()) sh('umount', ['-l', m]);
+  sb.cleanup();
+  expect(left).toEqual([]);
+}

@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { ImageSandbox, ok, sh, type Run } from '../helpers/images';
-import { context, mountsUnder } from './helpers';
+import { cleanBuildSandbox, context, mountsUnder } from './helpers';
 
 const TSBUILD = path.join(__dirname, '../../packages/builder/bin/tsbuild');
 
@@ -20,12 +20,7 @@ let sb: ImageSandbox;
 beforeEach(() => {
   sb = new ImageSandbox();
 });
-afterEach(() => {
-  const left = mountsUnder(sb.dir);
-  for (const m of left.reverse()) sh('umount', ['-l', m]);
-  sb.cleanup();
-  expect(left).toEqual([]);
-});
+afterEach(() => cleanBuildSandbox(sb));
 
 function build(ctx: string, args: string[] = []): Run {
   return sh(process.execPath, [TSBUILD, 'build', '--progress', 'plain', ...args, ctx], { env: { ...process.env, TSBUILD_ROOT: sb.root } });

@@ -751,6 +751,18 @@ export class Sandbox {
     return out;
   }
 
+  /**
+   * A refusal as a user must see it: a non-zero exit, one line on stderr matching `message`,
+   * and nothing left behind (no container, process, mount, cgroup or state).
+   */
+  async expectRefused(r: Result, message: RegExp): Promise<void> {
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(this.listIds()).toEqual([]);
+    expect(await this.settledLeftovers()).toEqual([]);
+  }
+
   /** leftovers(), polled for a bounded time so that processes already exiting can go. */
   async settledLeftovers(timeoutMs = 3000): Promise<string[]> {
     try {

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { itTsrun, ok, Spec, useSandbox, waitFor } from '../helpers/runtime';
+import { itTsrun, ok, Result, Spec, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 const systemd = fs.existsSync('/run/systemd/system');
@@ -99,12 +99,8 @@ describeSystemd(`the systemd cgroup driver${skipped}`, () => {
   });
 
   describe('bad input: one line, nothing left (no unit, no cgroup, no state)', () => {
-    async function refused(r: { code: number; stderr: string }, message: RegExp, unit?: string, checkLeftovers = true): Promise<void> {
-      expect(r.code).not.toBe(0);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(message);
-      expect(sb.listIds()).toEqual([]);
-      if (checkLeftovers) expect(await sb.settledLeftovers()).toEqual([]);
+    async function refused(r: Result, message: RegExp, unit?: string): Promise<void> {
+      await sb.expectRefused(r, message);
       if (unit) expect(unitLoaded(unit)).toBe(false);
     }
 
@@ -133,7 +129,11 @@ describeSystemd(`the systemd cgroup driver${skipped}`, () => {
         await waitFor(() => show(c.unit, ['ActiveState']).ActiveState === 'active', `the holder's ${c.unit}`);
         // systemd 252: "Unit X was already loaded or has a fragment file."; newer: "... already exists".
         // The holder's own process sits in that scope: what is left is checked once it is gone.
-        await refused(sb.rt(['run', '--bundle', c.bundle, c.id], SD), /Unit .*\.scope (already exists|was already loaded)/i, undefined, false);
+        const r = sb.rt(['run', '--bundle', c.bundle, c.id], SD);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(/Unit .*\.scope (already exists|was already loaded)/i);
+        expect(sb.listIds()).toEqual([]);
         expect(show(c.unit, ['ActiveState']).ActiveState).toBe('active');
         expect([holder.exitCode, holder.signalCode]).toEqual([null, null]);
       } finally {

@@ -56,13 +56,7 @@ describe('linux.netDevices', () => {
 
   describe('refused at create with one line, nothing left', () => {
     async function refused(edit: (s: Spec) => void, message: RegExp): Promise<void> {
-      const id = sb.id('netdev-bad');
-      const r = sb.create(id, sb.bundle(['true'], edit));
-      expect(r.code).not.toBe(0);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(message);
-      expect(sb.listIds()).toEqual([]);
-      expect(await sb.settledLeftovers()).toEqual([]);
+      await sb.expectRefused(sb.create(sb.id('netdev-bad'), sb.bundle(['true'], edit)), message);
     }
     itTsrun('a host interface that does not exist', () =>
       refused((s) => withNet(s, { tsnosuchdev0: {} }), /netDevices: host interface .{0,4}tsnosuchdev0.{0,4} does not exist/));

@@ -15,13 +15,7 @@ const noNuma = numa ? '' : ' [SKIPPED: the kernel has no NUMA support]';
 const POLICY = ['sh', '-c', 'read -r _ policy _ < /proc/self/numa_maps; echo "$policy"'];
 
 async function refusedAtCreate(edit: (s: Spec) => void, message: RegExp): Promise<void> {
-  const id = sb.id('bad');
-  const r = sb.create(id, sb.bundle(['true'], edit));
-  expect(r.code).not.toBe(0);
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(message);
-  expect(sb.listIds()).toEqual([]);
-  expect(await sb.settledLeftovers()).toEqual([]);
+  await sb.expectRefused(sb.create(sb.id('bad'), sb.bundle(['true'], edit)), message);
 }
 
 describe('linux.memoryPolicy', () => {

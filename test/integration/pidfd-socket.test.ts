@@ -3,19 +3,14 @@
  * container's init, or of the exec'd process, which the receiver (as a manager would) can
  * signal through. runc 1.1.5 has no such flag: tsrun only.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { itTsrun, ok, pidAlive, useSandbox, waitFor } from '../helpers/runtime';
+import { startReceiver } from '../helpers/socket-receiver';
 
 const sb = useSandbox();
 const RECEIVER = path.join(__dirname, '../helpers/pidfd-receiver.py');
-const children = new Set<ChildProcess>();
 let sockets = 0;
-afterEach(() => {
-  for (const c of children) c.kill('SIGKILL');
-  children.clear();
-});
 
 interface Received {
   name: string;
@@ -23,25 +18,16 @@ interface Received {
   pid: number | null;
 }
 
-/** A pidfd socket served by pidfd-receiver.py; `signal`: what it sends through the pidfd. */
+/** A pidfd socket served by pidfd-receiver.py; `signal`: what it sends through the pidfd once go() is called. */
 async function pidfdSocket(signal?: number): Promise<{ sock: string; go: () => void; received: () => Promise<{ meta: Received; sent: boolean }> }> {
   const sock = sb.path(`pidfd-${++sockets}.sock`);
   const goFile = `${sock}.go`;
-  const child = spawn('python3', [RECEIVER, sock, ...(signal !== undefined ? [String(signal), goFile] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor(() => out.startsWith('listening\n'), `the pidfd receiver to listen (${err})`);
+  const r = await startReceiver(RECEIVER, sock, signal !== undefined ? [String(signal), goFile] : []);
   return {
     sock,
     go: () => fs.writeFileSync(goFile, ''),
     received: async () => {
-      const code = await exited;
-      if (code !== 0) throw new Error(`pidfd receiver: ${code}; stdout ${JSON.stringify(out)}; stderr ${err}`);
-      const lines = out.trim().split('\n');
+      const lines = (await r.output()).trim().split('\n');
       return { meta: JSON.parse(lines[1]), sent: lines[2] === 'sent' };
     },
   };
@@ -86,10 +72,6 @@ describe('--pidfd-socket', () => {
   itTsrun('a socket nobody listens on: one line, nothing made', async () => {
     const id = sb.id('pidfd-bad');
     const r = sb.create(id, sb.bundle(['true']), { extra: ['--pidfd-socket', sb.path('nobody.sock')] });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/--pidfd-socket: dial unix .*nobody\.sock: connect: no such file or directory/);
-    expect(sb.listIds()).toEqual([]);
-    expect(await sb.settledLeftovers()).toEqual([]);
+    await sb.expectRefused(r, /--pidfd-socket: dial unix .*nobody\.sock: connect: no such file or directory/);
   });
 });

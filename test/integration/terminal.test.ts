@@ -4,21 +4,16 @@
  * foreground `run`/`exec`, consoleSize, runc's errors, and the fds passed with
  * --preserve-fds and systemd's LISTEN_FDS.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { isRunc, ok, RUNTIME, Spec, useSandbox, waitFor } from '../helpers/runtime';
+import { startReceiver } from '../helpers/socket-receiver';
 
 const sb = useSandbox();
 const RECEIVER = path.join(__dirname, '../helpers/console-receiver.py');
 const PTY_RUN = path.join(__dirname, '../helpers/pty-run.py');
-const children = new Set<ChildProcess>();
 let sockets = 0;
-
-afterEach(() => {
-  for (const c of children) c.kill('SIGKILL');
-  children.clear();
-});
 
 interface Received {
   /** What came with the fd: the payload, how many fds, whether it is a terminal. */
@@ -29,24 +24,11 @@ interface Received {
 
 /** A console socket served by console-receiver.py, as conmon would serve it. */
 async function consoleSocket(input?: string): Promise<{ sock: string; received: () => Promise<Received> }> {
-  const sock = sb.path(`console-${++sockets}.sock`);
-  const child = spawn('python3', [RECEIVER, sock, ...(input !== undefined ? [input] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor(() => out.startsWith('listening\n'), `the console receiver to listen (${err})`);
+  const r = await startReceiver(RECEIVER, sb.path(`console-${++sockets}.sock`), input !== undefined ? [input] : []);
   return {
-    sock,
+    sock: r.sock,
     received: async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 20000)));
-      const code = await Promise.race([exited, timedOut]);
-      clearTimeout(timer);
-      if (code !== 0) throw new Error(`console receiver: ${code}; stdout ${JSON.stringify(out)}; stderr ${err}`);
-      const lines = out.split('\n');
+      const lines = (await r.output()).split('\n');
       return { meta: JSON.parse(lines[1]), output: lines.slice(2).join('\n') };
     },
   };

@@ -13,7 +13,12 @@ import { parseCgroupsPath, resolveDirs, systemdCgroupPath } from './paths';
 import { CgroupError, CgroupManager, SavedCgroup } from './types';
 import { V1Manager } from './v1';
 import { V2Manager } from './v2';
-import { checkUnitName, SystemdManager, SystemdUnit } from './systemd/manager';
+import type { SystemdUnit } from './systemd/manager';
+
+/** The systemd driver (D-Bus, a worker thread) loads only for a container that uses it. */
+function systemdDriver(): typeof import('./systemd/manager') {
+  return require('./systemd/manager') as typeof import('./systemd/manager');
+}
 
 export * from './types';
 export { detectMode, systemdRunning } from './host';
@@ -37,7 +42,7 @@ export interface CgroupManagerOptions {
 /** The unit and slice of a systemd cgroupsPath (runc's naming). */
 function systemdUnit(p: { slice: string; prefix: string; name: string }): SystemdUnit {
   const unit = p.name.endsWith('.slice') ? p.name : `${p.prefix ? p.prefix + '-' : ''}${p.name}.scope`;
-  checkUnitName(unit);
+  systemdDriver().checkUnitName(unit);
   return { unit, slice: p.slice || 'system.slice' };
 }
 
@@ -61,7 +66,7 @@ export function cgroupManagerFor(opts: CgroupManagerOptions): CgroupManager {
     const host = opts.host ?? hostCgroups();
     const inner = systemdCgroupPath(parsed.unit, false);
     const fsm = build(host, host.mode, inner, resolveDirs(host.mode, host.layout, inner, host.own), false);
-    return new SystemdManager(u, fsm, { id: opts.id, annotations: opts.annotations, rootless: false, owned: false });
+    return new (systemdDriver().SystemdManager)(u, fsm, { id: opts.id, annotations: opts.annotations, rootless: false, owned: false });
   }
   const host = opts.host ?? hostCgroups();
   const dirs = resolveDirs(host.mode, host.layout, parsed.inner, host.own);
@@ -75,7 +80,7 @@ export function cgroupManagerFor(opts: CgroupManagerOptions): CgroupManager {
 export function loadCgroupManager(saved: SavedCgroup, host: HostCgroups = hostCgroups()): CgroupManager {
   if (saved.systemd) {
     const { systemd, ...files } = saved;
-    return new SystemdManager(systemd, loadCgroupManager(files, host), { id: '', rootless: saved.rootless ?? false, owned: true });
+    return new (systemdDriver().SystemdManager)(systemd, loadCgroupManager(files, host), { id: '', rootless: saved.rootless ?? false, owned: true });
   }
   const rootless = saved.rootless ?? false;
   if (saved.dirs) {

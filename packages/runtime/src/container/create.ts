@@ -13,7 +13,6 @@ import { connectConsoleSocket } from '../launch/console-socket';
 import { IdmappedTrees, withIdmappedTrees } from '../launch/idmap-trees';
 import { PidfdSocket } from '../launch/pidfd-socket';
 import { cacheDir } from './cache-dir';
-import { moveNetDevices, planNetDevices } from './net-devices';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
 import { applyLsm, planContainerLsm } from '../plan/lsm';
@@ -85,7 +84,11 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
   const lsm = planContainerLsm(spec);
 
   // Checked and read before anything is made; moved once init's network namespace exists.
-  const netDevices = planNetDevices(spec);
+  // (Loaded only for such a config: it runs `ip`, and child_process stays off the create path.)
+  const nd = Object.keys(spec.linux?.netDevices ?? {}).length
+    ? (require('./net-devices') as typeof import('./net-devices'))
+    : undefined;
+  const netDevices = nd?.planNetDevices(spec) ?? [];
   // Connected first: a socket nobody listens on fails before anything is made.
   const pidfdSocket = o.pidfdSocket ? PidfdSocket.connect(path.resolve(o.pidfdSocket)) : undefined;
   let lock: ReturnType<typeof ctx.store.claim>;
@@ -177,7 +180,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       mapUser: (pid) => writeIdMaps(pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? []),
       initBorn: (pid) => {
         rec.pid = pid;
-        if (netDevices.length) moveNetDevices(netDevices, pid);
+        if (nd && netDevices.length) nd.moveNetDevices(netDevices, pid);
         const adj = spec.process?.oomScoreAdj;
         if (adj !== undefined) writeOomScoreAdj(pid, adj);
       },

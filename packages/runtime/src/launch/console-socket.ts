@@ -1,4 +1,4 @@
-/** The --console-socket a manager (conmon, the containerd shim) waits on for a pty master. */
+/** The --console-socket a manager (conmon, the containerd shim) waits on for a pty master; --pidfd-socket dials the same way. */
 import { errnoText, RuntimeError } from '../errors';
 import { native } from '../native';
 

@@ -7,16 +7,16 @@
 import * as fs from 'fs';
 import { errnoText, RuntimeError } from '../errors';
 import { native } from '../native';
+import { connectConsoleSocket } from './console-socket';
 
 export class PidfdSocket {
   private constructor(private fd: number) {}
 
   static connect(socketPath: string): PidfdSocket {
     try {
-      return new PidfdSocket(native().connectUnix(socketPath));
+      return new PidfdSocket(connectConsoleSocket(socketPath));
     } catch (e) {
-      const errno = (e as { errno?: number }).errno;
-      throw new RuntimeError(`--pidfd-socket: dial unix ${socketPath}: connect: ${errno ? errnoText(errno) : (e as Error).message}`);
+      throw new RuntimeError(`--pidfd-socket: ${(e as Error).message}`);
     }
   }
 

@@ -6,6 +6,7 @@
  */
 import { CgroupError, LinuxResources } from '../types';
 import { blkioWeightToIoWeight, sharesToWeight, swapToV2 } from '../convert';
+import { idListMask } from '../../plan/id-list';
 
 export type Property = [string, [string, unknown]];
 
@@ -48,19 +49,11 @@ function limit(v: number | bigint): string {
 
 /** "0-3,8" → the byte mask systemd's AllowedCPUs/AllowedMemoryNodes take (bit n of byte n/8). */
 export function cpuSetMask(list: string, what: string): number[] {
-  const bytes: number[] = [];
-  for (const part of list.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) throw new CgroupError(`cgroup: invalid ${what} "${list}"`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo || hi > 8191) throw new CgroupError(`cgroup: invalid ${what} "${list}"`);
-    for (let i = lo; i <= hi; i++) {
-      while (bytes.length <= i >> 3) bytes.push(0);
-      bytes[i >> 3] |= 1 << (i & 7);
-    }
+  try {
+    return idListMask(list, what, 8192);
+  } catch {
+    throw new CgroupError(`cgroup: invalid ${what} "${list}"`);
   }
-  return bytes;
 }
 
 /** The limits systemd knows by name (runc's genV1/genV2ResourcesProperties). */
