@@ -4,7 +4,7 @@
  * when the container is not in the state the command needs, in runc's words.
  */
 import * as fs from 'fs';
-import { ok, readIf, sleep, useSandbox, waitFor } from '../helpers/runtime';
+import { ok, readIf, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 const v1 = / - cgroup cgroup /.test(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
@@ -41,8 +41,12 @@ describe('pause and resume', () => {
     } else {
       expect(fs.readFileSync(`/sys/fs/cgroup/${id}/cgroup.events`, 'utf8')).toMatch(/^frozen 1$/m);
     }
+    // Not a wait of so many milliseconds: a twin counter that is not frozen runs the same loop,
+    // and while it advances ten steps the frozen one must not advance at all.
     const frozenAt = count();
-    await sleep(300);
+    const twin = await counter();
+    const from = twin.count();
+    await waitFor(() => twin.count() >= from + 10, 'the twin counter to advance ten steps');
     expect(count()).toBe(frozenAt);
 
     ok(sb.rt(['resume', id]));
