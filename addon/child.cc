@@ -760,6 +760,9 @@ void set_numa_and_cpus(const Plan* p) {
   for (int i = 0; i < p->nsysctls; i++) write_file(p->sysctls[i].path, p->sysctls[i].value, "write sysctl ");
   apply_paths(p);
   if (p->readonly_root && remount_bind("/", MS_RDONLY) != 0) fail(errno, "remount / read-only");
+  // Last, so that the read-only and masked paths could still be bound from an unbindable root.
+  if (p->final_root_propagation && mount("", "/", nullptr, p->final_root_propagation, nullptr) != 0)
+    fail(errno, "set propagation of / (rootfsPropagation)");
   if (p->console_socket >= 0) setup_console(p);
   set_rlimits(p);
   set_scheduling(p);

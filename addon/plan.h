@@ -103,6 +103,7 @@ struct Plan {
   const char* rootfs;    // absolute host path (NULL for exec)
   unsigned long root_propagation;  // applied to "/" first (MS_SLAVE|MS_REC by default)
   const char* private_parent;      // mount point to make private so pivot_root works (shared rootfs), or NULL
+  unsigned long final_root_propagation;  // applied to "/" once it is the root (shared, unbindable), or 0
   MountOp* ops;
   int nops;
   int no_pivot;

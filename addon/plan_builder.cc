@@ -162,6 +162,7 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
   p.rootfs = r.Str(o, "rootfs", !p.setup_rootfs);
   p.root_propagation = (unsigned long)r.Int(o, "rootPropagation");
   p.private_parent = r.Str(o, "privateParent");
+  p.final_root_propagation = (unsigned long)r.Int(o, "finalRootPropagation");
   Napi::Array ops = r.Arr(o, "ops");
   for (uint32_t i = 0; i < ops.Length(); i++) {
     Napi::Object m = r.Elem(ops, i, "ops");

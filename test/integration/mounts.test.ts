@@ -4,7 +4,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { itTsrun, MountInfo, ok, parseMountinfo, readIf, Sandbox, Spec, useSandbox } from '../helpers/runtime';
+import { DEFAULT_CAPS, itTsrun, MountInfo, ok, parseMountinfo, readIf, Sandbox, Spec, useSandbox } from '../helpers/runtime';
 
 const sb = useSandbox();
 
@@ -421,5 +421,50 @@ describe('rootfsPropagation', () => {
     } finally {
       hostUmount(top);
     }
+  });
+
+  /**
+   * runtime-tools' linux_rootfs_propagation check, run in the container (with CAP_SYS_ADMIN):
+   * bind / recursively onto a directory, bind another directory onto one of /, and see whether
+   * that mount shows through the first bind; an unbindable / refuses the first bind (EINVAL).
+   */
+  function runtimeToolsCheck(value: string): { result: string; root: MountInfo } {
+    const rootfs = sb.privateRootfs();
+    for (const d of ['rt-target', 'rt-mount', 'rt-test']) fs.mkdirSync(path.join(rootfs, d));
+    fs.writeFileSync(path.join(rootfs, 'rt-test/example'), '');
+    const caps = [...DEFAULT_CAPS, 'CAP_SYS_ADMIN'];
+    const out = inside(
+      ['sh', '-c', 'cat /proc/self/mountinfo; if mount -o rbind / /rt-target 2>/dev/null; then ' +
+        'mount -o bind /rt-test /rt-mount; test -e /rt-target/rt-mount/example && echo propagates || echo isolated; ' +
+        'else echo unbindable; fi'],
+      (s) => {
+        s.root.path = rootfs;
+        s.linux.rootfsPropagation = value;
+        s.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+      },
+      'rt',
+    );
+    const lines = out.trim().split('\n');
+    return { result: lines.pop()!, root: at(parseMountinfo(lines.join('\n')), '/') };
+  }
+
+  it.each([['slave'], ['rslave'], ['private'], ['rprivate']])('runtime-tools: %s: a mount on / does not show through a bind of it', (value) => {
+    const r = runtimeToolsCheck(value);
+    expect(r.result).toBe('isolated');
+    expect(r.root.optional.filter((o) => o.startsWith('shared:'))).toEqual([]);
+  });
+
+  // runc 1.1.5 leaves a shared root private, and cannot bind the rootfs under an unbindable /
+  // (runc made both work in 2025, runc#4724): these are runc's semantics of today.
+  itTsrun.each([['shared'], ['rshared']])('runtime-tools: %s: / is shared, a mount on it shows through a bind of it', (value) => {
+    const r = runtimeToolsCheck(value);
+    expect(r.result).toBe('propagates');
+    expect(r.root.optional.some((o) => o.startsWith('shared:'))).toBe(true);
+  });
+
+  itTsrun.each([['unbindable'], ['runbindable']])('runtime-tools: %s: / cannot be bound', (value) => {
+    const r = runtimeToolsCheck(value);
+    expect(r.result).toBe('unbindable');
+    expect(r.root.optional).toContain('unbindable');
   });
 });

@@ -59,8 +59,9 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     timensOffsets: timeOffsets(spec),
 
     rootfs: opts.rootfs,
-    rootPropagation: propagation,
-    privateParent: /^r?shared$/.test(linux.rootfsPropagation ?? '') ? mountPointOf(opts.rootfs) : undefined,
+    rootPropagation: propagation.before,
+    privateParent: propagation.privateParent ? mountPointOf(opts.rootfs) : undefined,
+    finalRootPropagation: propagation.after,
     ops: [
       ...planMounts(spec, {
         bundle: opts.bundle,

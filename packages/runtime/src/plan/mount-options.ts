@@ -91,10 +91,30 @@ export function parseMountOptions(options: string[] | undefined, destination: st
   return { flags, propagation, data: data.join(','), copyUp, idmap };
 }
 
-/** The root's propagation from linux.rootfsPropagation (runc's default: rslave). */
-export function rootPropagation(value: string | undefined): number {
-  if (!value) return K.MS_SLAVE | K.MS_REC;
-  const p = PROPAGATION[value.replace(/^r/, '')];
+/**
+ * linux.rootfsPropagation, as init applies it: runc's semantics since it made shared and
+ * unbindable take effect (runc#4724, 2025; runc 1.1.5 leaves a shared root private and fails
+ * to bind the rootfs under an unbindable one).
+ */
+export interface RootPropagation {
+  /** Applied recursively to "/" of the container's new mount namespace before anything is
+   *  mounted; the rootfs bind inherits it. rslave by default, so that nothing the container
+   *  mounts reaches the host. */
+  before: number;
+  /** shared: make the mount holding the rootfs private too, as pivot_root refuses a shared parent. */
+  privateParent: boolean;
+  /** Applied to the container's "/" once it is the root (after pivot_root), exactly as the value
+   *  says (recursive only for the r- forms): shared and unbindable can only be set there, as an
+   *  unbindable mount cannot be bound and a shared one cannot be pivoted into. 0: nothing. */
+  after: number;
+}
+
+export function rootPropagation(value: string | undefined): RootPropagation {
+  const rslave = K.MS_SLAVE | K.MS_REC;
+  if (!value) return { before: rslave, privateParent: false, after: 0 };
+  const p = PROPAGATION[value];
   if (p === undefined) throw new RuntimeError(`rootfsPropagation: unknown value ${JSON.stringify(value)}`);
-  return p | K.MS_REC;
+  if (p & K.MS_SHARED) return { before: K.MS_SHARED | K.MS_REC, privateParent: true, after: p };
+  if (p & K.MS_UNBINDABLE) return { before: rslave, privateParent: false, after: p };
+  return { before: p | K.MS_REC, privateParent: false, after: 0 };
 }

@@ -72,6 +72,8 @@ export interface NativePlan {
   rootfs: string;
   rootPropagation: number;
   privateParent?: string;
+  /** Applied to "/" after pivot_root (linux.rootfsPropagation shared or unbindable); 0: nothing. */
+  finalRootPropagation?: number;
   ops: MountOp[];
   noPivot: boolean;
   readonlyRoot: boolean;
