@@ -57,6 +57,7 @@ char g_create_state[kMaxPayload + 1];  // state JSON for createContainer hooks
 char g_start_state[kMaxPayload + 1];   // state JSON for startContainer hooks
 char g_exe[4096];                      // argv[0] resolved on the container's PATH
 int g_sync = -1;
+int g_chroot_fd = -1;                  // exec without a mount namespace: the container's root
 // After the parent committed the state it exits: errors then go to the container's stderr.
 bool g_parent_gone = false;
 
@@ -347,7 +348,33 @@ void do_mount_op(int rootfd, const MountOp& op) {
   close(tfd);
 }
 
+// No mount namespace: the container shares the runtime's mount table. Its root is a copy of
+// the rootfs tree, made rslave while still detached and only then moved onto the runtime's
+// empty directory (the host's mounts keep their propagation): nothing mounted under it reaches
+// the mounts the rootfs came from, and where that directory's mount is shared, the copies the
+// kernel propagates to its peers are peers of ours, so that the one lazy unmount of it at
+// delete (container/store.ts) takes them too.
+int bind_root_copy(const Plan* p) {
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) fail2(errno, "bind rootfs ", p->rootfs);
+  struct mount_attr attr = {};
+  attr.propagation = MS_SLAVE;
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+    fail2(errno, "make the rootfs copy rslave ", p->rootfs);
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, p->root_mount, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    fail2(errno, "bind rootfs on ", p->root_mount);
+  close(tree);
+  int rootfd = open(p->root_mount, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0) fail2(errno, "open rootfs ", p->root_mount);
+  return rootfd;
+}
+
 int prepare_rootfs(const Plan* p) {
+  if (p->root_mount) {
+    int rootfd = bind_root_copy(p);
+    for (int i = 0; i < p->nops; i++) do_mount_op(rootfd, p->ops[i]);
+    return rootfd;
+  }
   if (p->root_propagation && mount("", "/", nullptr, p->root_propagation, nullptr) != 0)
     fail(errno, "set propagation of /");
   // pivot_root refuses a new root whose parent mount is shared: with a shared root
@@ -364,7 +391,11 @@ int prepare_rootfs(const Plan* p) {
 }
 
 void enter_root(const Plan* p, int rootfd) {
-  if (p->no_pivot) {
+  if (p->root_mount) {
+    // The runtime's mount namespace: no pivot_root (it would swap the host's root), a chroot.
+    if (fchdir(rootfd) != 0) fail(errno, "chdir to rootfs");
+    if (chroot(".") != 0) fail(errno, "chroot");
+  } else if (p->no_pivot) {
     // --no-pivot (e.g. a ramfs root where pivot_root is impossible): move and chroot.
     if (fchdir(rootfd) != 0) fail(errno, "chdir to rootfs");
     if (mount(p->rootfs, "/", nullptr, MS_MOVE, nullptr) != 0) fail(errno, "move rootfs to /");
@@ -796,6 +827,12 @@ void set_numa_and_cpus(const Plan* p) {
 // a successful exec closes the (close-on-exec) sync socket instead.
 [[noreturn]] void run_exec(const Plan* p) {
   expect_msg(MSG_GO);
+  if (g_chroot_fd >= 0) {
+    if (fchdir(g_chroot_fd) != 0) fail2(errno, "chdir to the container's root ", p->chroot_path);
+    if (chroot(".") != 0) fail(errno, "chroot to the container's root");
+    close(g_chroot_fd);
+    g_chroot_fd = -1;
+  }
   if (p->setsid && setsid() < 0) fail(errno, "setsid");
   if (p->console_socket >= 0) setup_console(p);
   set_rlimits(p);
@@ -845,6 +882,11 @@ void join_cgroups(const Plan* p, bool in_cgroup2) {
   if (!p->setup_rootfs && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(errno, "make the process non-dumpable");
   expect_msg(MSG_GO);
   join_cgroups(p, in_cgroup2);
+  // Before any namespace is joined, while the host's /proc is the one we see.
+  if (p->chroot_path) {
+    g_chroot_fd = open(p->chroot_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (g_chroot_fd < 0) fail2(errno, "open the container's root ", p->chroot_path);
+  }
   for (int i = 0; i < p->njoins; i++) {
     int fd = open(p->joins[i].path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail2(errno, "open namespace ", p->joins[i].path);

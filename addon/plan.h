@@ -95,12 +95,19 @@ struct Plan {
   CgroupTasks* cgroup_tasks;   // v1 hierarchies
   int ncgroup_tasks;
   int cgroup_optional;         // rootless: a cgroup we may not enter is skipped, as runc does
+  // exec into a container without a mount namespace: its init's root (/proc/PID/root), opened
+  // by stage 1 before it joins anything, which the process chroots into (NULL: none).
+  const char* chroot_path;
 
   // Stage 2: the container's init, or a process exec'd into a running container.
-  // 0 for `exec`: stage 1 joined every namespace of the container (its mount namespace puts
-  // us at the container's root), so stage 2 skips everything below up to "The process".
+  // 0 for `exec`: stage 1 joined every namespace of the container (its mount namespace, or
+  // chroot_path without one, puts us at the container's root), so stage 2 skips everything
+  // below up to "The process".
   int setup_rootfs;
   const char* rootfs;    // absolute host path (NULL for exec)
+  // No mount namespace: an empty directory of the runtime's where a copy of the rootfs tree is
+  // bound, rslave, in the runtime's mount namespace; init chroots into it (no pivot_root).
+  const char* root_mount;
   unsigned long root_propagation;  // applied to "/" first (MS_SLAVE|MS_REC by default)
   const char* private_parent;      // mount point to make private so pivot_root works (shared rootfs), or NULL
   unsigned long final_root_propagation;  // applied to "/" once it is the root (shared, unbindable), or 0

@@ -157,9 +157,11 @@ std::unique_ptr<PlanStorage> BuildPlan(Napi::Env env, Napi::Object o) {
     st->cgroup_tasks.push_back(CgroupTasks{(int)r.Int(t, "fd", -1), r.Str(t, "path", false)});
   }
   p.cgroup_optional = (int)r.Int(o, "cgroupOptional");
+  p.chroot_path = r.Str(o, "chrootPath");
 
   p.setup_rootfs = (int)r.Int(o, "setupRootfs", 1);
   p.rootfs = r.Str(o, "rootfs", !p.setup_rootfs);
+  p.root_mount = r.Str(o, "rootMount");
   p.root_propagation = (unsigned long)r.Int(o, "rootPropagation");
   p.private_parent = r.Str(o, "privateParent");
   p.final_root_propagation = (unsigned long)r.Int(o, "finalRootPropagation");

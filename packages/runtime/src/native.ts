@@ -36,6 +36,8 @@ interface Addon {
   /** cfmakeraw(3) on a terminal; returns the settings to restore (undefined: not a terminal). */
   makeRaw(fd: number): Buffer | undefined;
   restoreTerminal(fd: number, saved: Buffer): void;
+  /** umount2(2); throws an Error carrying `errno`. */
+  umount2(target: string, flags: number): void;
 }
 
 let addon: Addon | undefined;
@@ -53,6 +55,9 @@ export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
+
+export const MNT_DETACH = 2;
+export const UMOUNT_NOFOLLOW = 8;
 
 /** The shell's convention for a wait status: the exit code, or 128 + the signal number. */
 export function exitCodeOf(s: ExitStatus): number {

@@ -146,9 +146,18 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
       ? { ...spec, process: { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${o.listenFds}`, 'LISTEN_PID=1'] } }
       : spec;
 
+    // No mount namespace: init binds the rootfs here, in our mount namespace (store.remove
+    // unmounts it with everything the container mounted, on delete or a failed create).
+    let rootMount: string | undefined;
+    if (!(spec.linux?.namespaces ?? []).some((n) => n.type === 'mount')) {
+      rootMount = ctx.store.rootMountPath(id);
+      fs.mkdirSync(rootMount, { mode: 0o755 });
+    }
+
     const { plan } = buildPlan(listen, {
       bundle,
       rootfs,
+      rootMount,
       fifoPath,
       noPivot: o.noPivot,
       keyringName: o.noNewKeyring ? undefined : `_ses.${id}`,

@@ -1,15 +1,18 @@
 /**
  * The state directory: <root>/<id>/ holds state.json (written to a temp file and renamed, so
  * a reader never sees half of it), exec.fifo while the container waits for `start`, and is
- * locked with flock(2) by every command that changes the container.
+ * locked with flock(2) by every command that changes the container. A container without a
+ * mount namespace also has rootfs/ there: where its root is bound in the runtime's mount
+ * namespace, with everything it mounts below; removing the directory unmounts that first.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { NotExistError, RuntimeError } from '../errors';
-import { LOCK_EX, LOCK_UN, native } from '../native';
+import { LOCK_EX, LOCK_UN, MNT_DETACH, native, UMOUNT_NOFOLLOW } from '../native';
 import type { ContainerRecord } from './record';
 
 const ID_PATTERN = /^[\w+.-]+$/;
+const ROOT_MOUNT = 'rootfs';
 
 export function validateId(id: string | undefined): string {
   if (!id) throw new RuntimeError('container id cannot be empty');
@@ -26,6 +29,11 @@ export class StateStore {
 
   fifoPath(id: string): string {
     return path.join(this.dir(id), 'exec.fifo');
+  }
+
+  /** Where the root of a container without a mount namespace is bound (plan/build.ts rootMount). */
+  rootMountPath(id: string): string {
+    return path.join(this.dir(id), ROOT_MOUNT);
   }
 
   /** Makes the container's directory; fails if the id is taken. Returns it locked. */
@@ -70,6 +78,8 @@ export class StateStore {
 
   remove(id: string): void {
     const dir = this.dir(id);
+    // Never through a mount: the rm fallback below would empty the container's rootfs.
+    releaseRootMount(path.join(dir, ROOT_MOUNT));
     // The directory holds a few plain files: unlinking them and rmdir is several times cheaper
     // than rmSync (whose first use also loads Node's rimraf module, ~1 ms), which is kept for
     // anything unexpected inside.
@@ -97,6 +107,40 @@ export class StateStore {
       throw e;
     }
   }
+}
+
+/**
+ * Unmount the root of a container without a mount namespace, with all the container mounted
+ * below it (one lazy unmount of the tree; a mount the container stacked on its own root is
+ * unmounted first), then remove the empty directory. Nothing to do when it does not exist.
+ */
+export function releaseRootMount(dir: string): void {
+  if (!fs.statSync(dir, { throwIfNoEntry: false })) return;
+  for (let i = 0; ; i++) {
+    try {
+      native().umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW);
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno;
+      if (errno === EINVAL) break; // not a mount point (any more)
+      // Rootless: unmounting is not ours to do, and there is nothing to unmount unless listed.
+      if (errno === EPERM && !isMountPoint(dir)) break;
+      throw new RuntimeError(`unmount the container's root ${dir}: ${(e as Error).message}`);
+    }
+    if (i === 64) throw new RuntimeError(`unmount the container's root ${dir}: still mounted after ${i} unmounts`);
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new RuntimeError(`remove ${dir}: ${(e as Error).message}`);
+  }
+}
+
+const EPERM = 1;
+const EINVAL = 22;
+
+function isMountPoint(p: string): boolean {
+  const esc = p.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === esc);
 }
 
 /** An flock(2) on a directory; released by release() or when the process exits. */

@@ -22,6 +22,13 @@ export interface PlanOptions {
   rootfs: string;
   fifoPath?: string;
   noPivot?: boolean;
+  /**
+   * A config without a mount namespace: an empty directory of the runtime's own (in the
+   * container's state directory) where init binds the rootfs in the runtime's mount namespace
+   * and chroots into it. Everything the container mounts lands under that bind, so that one
+   * lazy unmount of it at delete takes all of it away (container/store.ts).
+   */
+  rootMount?: string;
   /** The container id, for the session keyring's name; no new keyring when absent. */
   keyringName?: string;
   preserveFds?: number;
@@ -50,7 +57,11 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
   checkNamespaceRules(spec, ns);
   const inUserNs = ns.types.has('user');
   const linux = spec.linux ?? {};
-  const propagation = rootPropagation(linux.rootfsPropagation);
+  // No mount namespace: nothing may touch the propagation of the host's mounts (checkNamespaceRules
+  // refuses rootfsPropagation then), and there is no pivot_root, only a chroot.
+  const ownMounts = ns.types.has('mount');
+  if (!ownMounts && !opts.rootMount) throw new RuntimeError('a container without a mount namespace needs a directory for its root');
+  const propagation = ownMounts ? rootPropagation(linux.rootfsPropagation) : { before: 0, privateParent: false, after: 0 };
 
   const plan: NativePlan = {
     joins: ns.joins,
@@ -59,6 +70,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
     timensOffsets: timeOffsets(spec),
 
     rootfs: opts.rootfs,
+    rootMount: ownMounts ? undefined : opts.rootMount,
     rootPropagation: propagation.before,
     privateParent: propagation.privateParent ? mountPointOf(opts.rootfs) : undefined,
     finalRootPropagation: propagation.after,
@@ -73,7 +85,9 @@ export function buildPlan(spec: Spec, opts: PlanOptions): BuiltPlan {
       // runc creates a missing cwd (as the container's root, before the rootfs turns read-only).
       { kind: OpKind.Mkdir, target: proc.cwd, mode: 0o755 },
     ],
-    noPivot: !!opts.noPivot,
+    // Without a mount namespace --no-pivot changes nothing: init chroots either way (runc would
+    // move the rootfs over the host's / and unmount the host's /proc and /sys first).
+    noPivot: ownMounts && !!opts.noPivot,
     readonlyRoot: !!spec.root?.readonly,
     loopbackUp: ns.created.has('network'),
     sessionKeyring: opts.keyringName,

@@ -3,7 +3,8 @@
  * namespace the container has, through its init's /proc/PID/ns links (the user namespace
  * first, the mount namespace last), then forks the process, which gets the same security
  * setup as init: user and groups, capabilities, no_new_privs, rlimits, seccomp.
- * Nothing of the rootfs is touched.
+ * Nothing of the rootfs is touched. A container without a mount namespace has no mount
+ * namespace to join for its root: the process chroots into its init's root instead.
  */
 import * as fs from 'fs';
 import type { Process, Spec } from '@tsrun/spec';
@@ -74,6 +75,9 @@ export function buildExecPlan(config: Spec, proc: Process, opts: ExecPlanOptions
 
     setupRootfs: false,
     rootfs: '',
+    // runc 1.1.5 leaves such a process at the host's own root, where the container's view of
+    // the files and its cwd checks mean nothing.
+    chrootPath: (config.linux?.namespaces ?? []).some((n) => n.type === 'mount') ? undefined : `/proc/${opts.initPid}/root`,
     rootPropagation: 0,
     ops: [],
     noPivot: false,

@@ -48,7 +48,6 @@ export function planNamespaces(spec: Spec): NamespacePlan {
 /** Checks runc makes before it starts anything, with runc's wording where it has one. */
 export function checkNamespaceRules(spec: Spec, ns: NamespacePlan): void {
   const linux = spec.linux ?? {};
-  if (!ns.types.has('mount')) throw new RuntimeError('unable to set up a container without a mount namespace');
   // As runc: a UTS namespace in the config, new or joined by path, takes the names (a joined
   // one is the container's own as much as a new one); only the host's may not be renamed.
   if (spec.hostname && !ns.types.has('uts')) {
@@ -56,6 +55,19 @@ export function checkNamespaceRules(spec: Spec, ns: NamespacePlan): void {
   }
   if (spec.domainname && !ns.types.has('uts')) {
     throw new RuntimeError('unable to set domainname without a private UTS namespace');
+  }
+  // Without a mount namespace the container shares the runtime's mount table, as runc allows:
+  // its mounts are made there, under a bind of the rootfs of its own that delete takes away
+  // again (plan/build.ts). What would change mounts the host uses is refused instead.
+  if (!ns.types.has('mount')) {
+    if ((linux.maskedPaths?.length ?? 0) > 0 || (linux.readonlyPaths?.length ?? 0) > 0) {
+      throw new RuntimeError('unable to restrict sys entries without a private MNT namespace');
+    }
+    // runc applies it to the host's / and makes the mount holding the rootfs private, both for
+    // good: not something to do to a host behind a config's back.
+    if (linux.rootfsPropagation) {
+      throw new RuntimeError('rootfsPropagation is set but the config has no mount namespace: it would change the host\'s mounts');
+    }
   }
   const hasMaps = (linux.uidMappings?.length ?? 0) > 0 || (linux.gidMappings?.length ?? 0) > 0;
   if (ns.newUser && !(linux.uidMappings?.length && linux.gidMappings?.length)) {

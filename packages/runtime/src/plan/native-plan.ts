@@ -70,10 +70,16 @@ export interface NativePlan {
   setupRootfs?: boolean;
   /** Host path of the rootfs ('' for exec). */
   rootfs: string;
+  /** No mount namespace: where the rootfs is bound (rslave) in the runtime's mount namespace; init
+   *  chroots into it instead of pivot_root. Absent with a mount namespace of the container's own. */
+  rootMount?: string;
   rootPropagation: number;
   privateParent?: string;
   /** Applied to "/" after pivot_root (linux.rootfsPropagation shared or unbindable); 0: nothing. */
   finalRootPropagation?: number;
+  /** exec into a container without a mount namespace: chroot into this directory (its init's
+   *  /proc/PID/root), opened by the first child before it joins anything. */
+  chrootPath?: string;
   ops: MountOp[];
   noPivot: boolean;
   readonlyRoot: boolean;
