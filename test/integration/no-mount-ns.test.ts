@@ -132,6 +132,14 @@ describe.each([['private'], ['shared']])("without a mount namespace (the host's 
     else expect(host.sandboxMounts()).toEqual([]);
   });
 
+  it('delete --force of a running container too', async () => {
+    const { id: i, pid } = await started('force', ['sleep', '1000']);
+    const before = host.sandboxMounts().length;
+    ok(rt(['delete', '--force', i]));
+    expect(pidAlive(pid)).toBe(false);
+    expect(host.sandboxMounts().length).toBe(isRunc ? before : 0);
+  });
+
   it('run, and a create that fails after the mounts, leave nothing mounted either', async () => {
     const r = rt(['run', '--bundle', sb.bundle(['sh', '-c', 'grep -c " /dev/pts " /proc/self/mountinfo'], noMountNs), id('run')]);
     expect(ok(r).stdout).toBe('1\n');
