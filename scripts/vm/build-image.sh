@@ -16,10 +16,17 @@ RECIPE_VERSION=1
 
 # The issue's recipe, plus what the chosen tests use in the guest: busybox-static (the tests'
 # rootfs), runc (RUNTIME=runc comparisons), uidmap and a user for the rootless tests, python3
-# (test helpers), libstdc++6 (the host's node links it).
+# (test helpers), libstdc++6 (the host's node links it); the managers of test/managers/, which
+# on a systemd host run with their systemd cgroup driver: podman (with netavark, aardvark-dns
+# and iptables for -p), containerd (ctr), docker.io; bsdutils (script), tar; apparmor (the
+# kernel has it on, as on Debian hosts, and dockerd loads its docker-default profile);
+# libpam-systemd and dbus-user-session: a user manager (user@UID.service) with its user bus,
+# as a login on a real host gets, for the rootless tests of the systemd delegation.
 PACKAGES=(
   systemd systemd-sysv udev dbus linux-image-cloud-amd64 initramfs-tools kmod iproute2 procps
   busybox-static runc uidmap python3 libstdc++6
+  podman netavark aardvark-dns iptables containerd docker.io bsdutils tar apparmor
+  libpam-systemd dbus-user-session
 )
 SUITE=bookworm
 
@@ -77,6 +84,9 @@ configure_guest() {
   # Nothing logs in, nothing is scheduled: fewer units, a faster boot under emulation.
   systemctl --root="$root" mask serial-getty@ttyS0.service getty@tty1.service apt-daily.timer \
     apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer >/dev/null 2>&1
+  # The manager tests start daemons of their own (own roots and sockets): the packaged ones
+  # would only slow the boot and hold the default paths.
+  systemctl --root="$root" disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
   # A unit that hangs on shutdown must not eat the run's time budget.
   mkdir -p "$root/etc/systemd/system.conf.d"
   printf '[Manager]\nDefaultTimeoutStopSec=10s\n' >"$root/etc/systemd/system.conf.d/tsrun-vm.conf"

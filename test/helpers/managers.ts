@@ -1,8 +1,9 @@
 /**
  * What the manager tests (podman, containerd, Docker driving the runtime under test) share:
  * waiting on a condition without an event loop turn, running a command line on a terminal of
- * its own (script(1)), an image of a busybox rootfs as a docker archive, and unmounting what a
- * manager left under its work directory.
+ * its own (script(1)), an image of a busybox rootfs as a docker archive, unmounting what a
+ * manager left under its work directory, and what a systemd host changes: there the managers
+ * use their systemd cgroup driver by default (as on real hosts), so the suites do too.
  */
 import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
@@ -71,4 +72,24 @@ export function unmountUnder(dir: string): void {
   for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).reverse()) {
     if (m.mountPoint.startsWith(dir)) spawnSync('umount', ['-l', m.mountPoint]);
   }
+}
+
+/**
+ * systemd runs as this host's init (sd_booted(3): /run/systemd/system exists). podman, dockerd,
+ * containerd's CRI and the kubelet then default to the systemd cgroup driver, and so do the
+ * manager suites: the runtime gets --systemd-cgroup and a cgroupsPath of slice:prefix:name.
+ */
+export const systemdHost = fs.existsSync('/run/systemd/system');
+
+/** The units systemd has loaded whose names match `pattern` (a glob), any state. */
+export function systemdUnits(pattern: string): string[] {
+  if (!systemdHost) return [];
+  const r = spawnSync('systemctl', ['list-units', '--all', '--plain', '--no-legend', '--no-pager', pattern], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`systemctl list-units ${pattern}: ${r.stderr.trim()}`);
+  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+}
+
+/** Stops transient units that a suite's manager left (a leak, asserted by the suite). */
+export function stopUnits(units: string[]): void {
+  if (units.length) spawnSync('systemctl', ['stop', ...units], { encoding: 'utf8' });
 }

@@ -6,13 +6,15 @@
  * The test starts a containerd of its own (config, root, state and socket under a temporary
  * directory) and imports an image that tsbuild makes from a busybox rootfs. Everything is torn
  * down after the file: containers, tasks, the daemon, its mounts, and the runtime state under
- * the shim's --root (ctr's --runc-root, plus /<namespace>).
+ * the shim's --root (ctr's --runc-root, plus /<namespace>). On a systemd host the shim runs the
+ * runtime with --systemd-cgroup (`ctr run --runc-systemd-cgroup`, what `SystemdCgroup = true`
+ * sets for the CRI), and each container is a scope unit in a slice of the test's own.
  */
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { busyboxImageArchive, containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { busyboxImageArchive, containerNamer, onTerminal, stopUnits, systemdHost, systemdUnits, unmountUnder, waitForSync } from '../helpers/managers';
 import { removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
@@ -36,9 +38,23 @@ function ok(args: string[]): string {
 
 const name = containerNamer(made);
 
+/** The slice of the containers' scopes on a systemd host (no dash: systemd nests a-b.slice in a.slice). */
+const SLICE = 'tsrunctrtest.slice';
+/** The container's cgroup: /<namespace>/<id> (cgroupfs), /<slice>/<namespace>-<id>.scope (systemd). */
+function cgroupOf(n: string): string {
+  return systemdHost ? `/${SLICE}/${NS}-${n}.scope` : `/${NS}/${n}`;
+}
+const containerUnits = (): string[] => systemdUnits(`${NS}-*.scope`);
+let unitsBefore: Set<string>;
+
+/** ctr run's flags for our runtime (and the systemd driver, with runc's slice:prefix:name). */
+function runtimeFlags(n: string): string[] {
+  return ['--runc-binary', RUNTIME, '--runc-root', runtimeRoot, ...(systemdHost ? ['--runc-systemd-cgroup', '--cgroup', `${SLICE}:${NS}:${n}`] : [])];
+}
+
 /** `ctr run` with our runtime; returns the result (stdout is the container's). */
 function run(n: string, args: string[], flags: string[] = []): SpawnSyncReturns<string> {
-  return ctr(['run', '--runc-binary', RUNTIME, '--runc-root', runtimeRoot, ...flags, IMAGE, n, ...args]);
+  return ctr(['run', ...runtimeFlags(n), ...flags, IMAGE, n, ...args]);
 }
 
 
@@ -63,6 +79,7 @@ function remove(n: string): void {
 }
 
 beforeAll(async () => {
+  unitsBefore = new Set(containerUnits());
   fs.writeFileSync(
     path.join(work, 'config.toml'),
     [
@@ -98,9 +115,11 @@ afterAll(async () => {
     unmountUnder(work);
     const leftState = fs.existsSync(path.join(runtimeRoot, NS)) ? fs.readdirSync(path.join(runtimeRoot, NS)) : [];
     fs.rmSync(work, { recursive: true, force: true });
+    const leftUnits = containerUnits().filter((u) => !unitsBefore.has(u));
+    stopUnits([...leftUnits, ...(systemdHost ? [SLICE] : [])]);
     // The runtime made the namespace's parent cgroup (/<namespace>) on the way to each container's.
-    removeCgroupDirsNamed(NS);
-    expect(leftState).toEqual([]);
+    removeCgroupDirsNamed(systemdHost ? SLICE : NS);
+    expect([...leftState, ...leftUnits]).toEqual([]);
   }
 });
 
@@ -118,10 +137,29 @@ describe('ctr run', () => {
     expect(run(name('code'), ['sh', '-c', 'exit 7'], ['--rm']).status).toBe(7);
   });
 
-  it('init is in the cgroup the shim reads metrics from (cgroupsPath /<namespace>/<id>)', () => {
+  it('init is in the cgroup the shim reads metrics from (cgroupsPath /<namespace>/<id> or slice:prefix:name)', () => {
     const n = name('cg');
     const out = run(n, ['cat', '/proc/self/cgroup'], ['--rm']).stdout;
-    expect(out).toMatch(new RegExp(`:/${NS}/${n}$`, 'm'));
+    expect(out).toMatch(new RegExp(`:${cgroupOf(n).replace(/\./g, '\\.')}$`, 'm'));
+  });
+
+  it('--memory-limit is the container\'s memory limit (on systemd also its scope\'s MemoryMax)', () => {
+    const n = name('mem');
+    expect(run(n, ['sleep', '600'], ['-d', '--memory-limit', String(48 * 1024 * 1024)]).status).toBe(0);
+    waitForSync(() => taskStatus(n) === 'RUNNING', 'the task to run');
+    const pid = Number(ok(['task', 'ls']).split('\n').find((l) => l.startsWith(n))!.trim().split(/\s+/)[1]);
+    // From the host, through the cgroup the init is in (v2's one line, or v1's memory line).
+    const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+    const v1 = lines.find(([, c]) => c.split(',').includes('memory'));
+    const limit = v1 ? fs.readFileSync(`/sys/fs/cgroup/memory${v1[2]}/memory.limit_in_bytes`, 'utf8')
+      : fs.readFileSync(`/sys/fs/cgroup${lines.find(([h]) => h === '0')![2]}/memory.max`, 'utf8');
+    expect(limit.trim()).toBe(String(48 * 1024 * 1024));
+    if (systemdHost) {
+      const show = spawnSync('systemctl', ['show', '-p', 'MemoryMax', '-p', 'Delegate', `${NS}-${n}.scope`], { encoding: 'utf8' });
+      expect(show.stdout.trim().split('\n').sort()).toEqual(['Delegate=yes', `MemoryMax=${48 * 1024 * 1024}`]);
+    }
+    remove(n);
+    expect(containerUnits().filter((u) => !unitsBefore.has(u))).toEqual([]);
   });
 
   it('a failed create shows the runtime\'s error and leaves nothing', () => {
@@ -134,7 +172,7 @@ describe('ctr run', () => {
 
   it('-t gives the process a terminal', () => {
     const n = name('tty');
-    const r = onTerminal(['ctr', '--address', sock, '--namespace', NS, 'run', '--rm', '-t', '--runc-binary', RUNTIME, '--runc-root', runtimeRoot, IMAGE, n, 'sh', '-c', 'tty; exit 3']);
+    const r = onTerminal(['ctr', '--address', sock, '--namespace', NS, 'run', '--rm', '-t', ...runtimeFlags(n), IMAGE, n, 'sh', '-c', 'tty; exit 3']);
     expect(r.stdout.replace(/\r/g, '')).toMatch(/\/dev\/pts\/\d+\n/);
     expect(r.status).toBe(3);
   });
@@ -156,7 +194,7 @@ describe('ctr task', () => {
     const [pidNs, mntNs, cg] = r.stdout.trim().split('\n');
     expect(pidNs).toBe(fs.readlinkSync(`/proc/${pid}/ns/pid`));
     expect(mntNs).toBe(fs.readlinkSync(`/proc/${pid}/ns/mnt`));
-    expect(cg).toMatch(new RegExp(`/${NS}/${n}$`));
+    expect(cg.endsWith(cgroupOf(n))).toBe(true);
   });
 
   it('exec -t gives the process a terminal', () => {

@@ -7,13 +7,14 @@
  * The test starts a dockerd of its own (data root, exec root, socket and pid file under a
  * temporary directory; no iptables, no bridge; vfs storage) which runs a containerd of its own
  * there too, and loads an image that tsbuild makes from a busybox rootfs. Everything is torn down
- * after the file.
+ * after the file. On a systemd host dockerd runs with native.cgroupdriver=systemd, as Docker's
+ * packages set it up there: the containers are scopes in the slice given as --cgroup-parent.
  */
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { busyboxImageArchive, containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { busyboxImageArchive, containerNamer, onTerminal, stopUnits, systemdHost, systemdUnits, unmountUnder, waitForSync } from '../helpers/managers';
 import { removeCgroupDirsNamed, RUNTIME } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
@@ -24,6 +25,11 @@ const sock = path.join(work, 'docker.sock');
 const execRoot = path.join(work, 'exec');
 let daemon: ChildProcess | undefined;
 const made: string[] = [];
+/** Where the containers' cgroups go: a slice of its own (systemd driver) or a cgroupfs dir. */
+const PARENT = systemdHost ? 'tsrundockertest.slice' : 'tsrun-docker-test'; // a-b.slice would nest in a.slice
+/** The containers' scope units (systemd driver): the runtime starts them and must leave none. */
+const containerUnits = (): string[] => systemdUnits('docker-*.scope');
+let unitsBefore: Set<string>;
 
 function docker(args: string[], input?: string): SpawnSyncReturns<string> {
   return spawnSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', timeout: 60_000, input });
@@ -48,6 +54,7 @@ function stateDir(id: string): string {
 }
 
 beforeAll(() => {
+  unitsBefore = new Set(containerUnits());
   daemon = spawn('dockerd', [
     '--data-root', path.join(work, 'data'),
     '--exec-root', execRoot,
@@ -58,7 +65,8 @@ beforeAll(() => {
     '--ip6tables=false',
     '--bridge=none',
     '--storage-driver', 'vfs',
-    '--cgroup-parent', 'tsrun-docker-test',
+    '--cgroup-parent', PARENT,
+    ...(systemdHost ? ['--exec-opt', 'native.cgroupdriver=systemd'] : []),
   ], { stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'dockerd.log'), 'w')] });
   waitForSync(() => docker(['info']).status === 0, 'dockerd to answer');
 
@@ -79,9 +87,11 @@ afterAll(async () => {
     const moby = path.join(execRoot, 'runtime-runc', 'moby');
     const leftState = fs.existsSync(moby) ? fs.readdirSync(moby) : [];
     fs.rmSync(work, { recursive: true, force: true });
+    const leftUnits = containerUnits().filter((u) => !unitsBefore.has(u));
+    stopUnits([...leftUnits, ...(systemdHost ? [PARENT] : [])]);
     // --cgroup-parent is relative: under dockerd's own cgroup in each hierarchy, maybe nested.
-    removeCgroupDirsNamed('tsrun-docker-test');
-    expect(leftState).toEqual([]);
+    removeCgroupDirsNamed(PARENT);
+    expect([...leftState, ...leftUnits]).toEqual([]);
   }
 });
 
@@ -122,6 +132,13 @@ describe('a running docker container', () => {
   it('has the runtime\'s state and the memory limit', () => {
     expect(fs.existsSync(stateDir(id))).toBe(true);
     expect(ok('exec', n, ...MEMORY_LIMIT).trim()).toBe(String(64 * 1024 * 1024));
+    if (systemdHost) {
+      // cgroupsPath <slice>:docker:<id>: the runtime's scope, with the limit as a property.
+      const pid = Number(ok('inspect', '-f', '{{.State.Pid}}', n).trim());
+      expect(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toMatch(new RegExp(`^0::/${PARENT}/docker-${id}\\.scope$`, 'm'));
+      const show = spawnSync('systemctl', ['show', '-p', 'MemoryMax', `docker-${id}.scope`], { encoding: 'utf8' });
+      expect(show.stdout.trim()).toBe(`MemoryMax=${64 * 1024 * 1024}`);
+    }
   });
 
   it('exec runs inside with its exit code; exec -t on a terminal', () => {

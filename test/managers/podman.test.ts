@@ -1,7 +1,8 @@
 /**
- * podman running its containers on the runtime under test (`podman --runtime <RUNTIME>`), with
- * the cgroupfs manager, each case asserting what a podman user sees. RUNTIME=runc runs the same
- * cases on runc.
+ * podman running its containers on the runtime under test (`podman --runtime <RUNTIME>`), each
+ * case asserting what a podman user sees. RUNTIME=runc runs the same cases on runc. The cgroup
+ * manager is podman's default for the host: systemd where systemd is init (containers in
+ * machine.slice/libpod-<id>.scope, made by the runtime over D-Bus), cgroupfs elsewhere.
  *
  * podman gets a storage root, run root, tmpdir and containers.conf of its own under a temporary
  * directory, and an image imported from a busybox rootfs (no registry). containers.conf pins the
@@ -16,7 +17,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { cgroupRoots, removeCgroups } from '../helpers/cgroups';
-import { containerNamer, onTerminal, unmountUnder, waitForSync } from '../helpers/managers';
+import { containerNamer, onTerminal, stopUnits, systemdHost, systemdUnits, unmountUnder, waitForSync } from '../helpers/managers';
 import { buildRootfs, isRunc, RUNTIME, waitFor } from '../helpers/runtime';
 
 jest.setTimeout(120_000);
@@ -35,7 +36,7 @@ function podmanArgs(args: string[]): string[] {
     '--runroot', path.join(work, 'runroot'),
     '--tmpdir', path.join(work, 'tmp'),
     '--storage-driver', 'vfs',
-    '--cgroup-manager', 'cgroupfs',
+    '--cgroup-manager', systemdHost ? 'systemd' : 'cgroupfs',
     '--events-backend', 'none',
     '--runtime', RUNTIME,
     ...args,
@@ -76,10 +77,20 @@ function dirsIn(dir: string, keep: (name: string) => boolean): string[] {
 function stateEntries(): string[] {
   return dirsIn(stateRoot, () => true);
 }
-/** The containers' cgroups (libpod-<id>), in every hierarchy; libpod_parent and its conmon are podman's own. */
+/**
+ * The containers' cgroups: libpod_parent/libpod-<id> in every hierarchy (cgroupfs; libpod_parent
+ * and its conmon are podman's own), or machine.slice/libpod-<id>.scope (systemd; conmon's are
+ * libpod-conmon-<id>.scope, podman's own).
+ */
 function containerCgroups(): string[] {
+  if (systemdHost) return dirsIn('/sys/fs/cgroup/machine.slice', (e) => /^libpod-[0-9a-f]{64}\.scope$/.test(e));
   return cgroupRoots().flatMap((root) => dirsIn(path.join(root, 'libpod_parent'), (e) => e.startsWith('libpod-')));
 }
+/** The containers' scope units (systemd host): the runtime starts them and must leave none. */
+function containerUnits(): string[] {
+  return systemdUnits('libpod-*.scope').filter((u) => !u.startsWith('libpod-conmon-'));
+}
+let unitsBefore: Set<string>;
 /**
  * podman (cgroupfs manager) makes libpod_parent and libpod_parent/conmon in each hierarchy and
  * never removes them; each container's conmon moves itself there and exits on its own time
@@ -89,6 +100,7 @@ function containerCgroups(): string[] {
 const PODMAN_PARENTS = ['libpod_parent/conmon', 'libpod_parent'];
 let parentsBefore: Set<string>;
 function podmanParents(): string[] {
+  if (systemdHost) return []; // conmon's scopes: systemd removes them once empty
   return cgroupRoots().flatMap((root) => PODMAN_PARENTS.map((p) => path.join(root, p))).filter((d) => fs.existsSync(d));
 }
 /** A process of this file's: podman's or conmon's for our storage (its command line names `work`), or a container rooted there. */
@@ -105,6 +117,7 @@ beforeAll(() => {
   stateBefore = new Set(stateEntries());
   cgroupsBefore = new Set(containerCgroups());
   parentsBefore = new Set(podmanParents());
+  unitsBefore = new Set(containerUnits());
   // Logs in files under the run root whether or not systemd runs (podman's default is journald where it does).
   const conf = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\nlog_driver = "k8s-file"\n';
   fs.writeFileSync(confFile, conf);
@@ -135,8 +148,10 @@ afterAll(() => {
   const leakedCgroups = containerCgroups().filter((e) => !cgroupsBefore.has(e));
   const parentsMade = podmanParents().filter((d) => !parentsBefore.has(d));
   // inUse: kept busy by another podman user's processes or cgroups; theirs, left alone.
+  const leakedUnits = containerUnits().filter((u) => !unitsBefore.has(u));
+  stopUnits(leakedUnits);
   const { left } = removeCgroups([...leakedCgroups, ...parentsMade], { owns: ours });
-  expect([...leakedState, ...leakedCgroups]).toEqual([]);
+  expect([...leakedState, ...leakedCgroups, ...leakedUnits]).toEqual([]);
   expect(left).toEqual([]);
 });
 
@@ -228,6 +243,12 @@ describe('podman run', () => {
       expect(read('cpu', 'cpu.cfs_period_us')).toBe('100000');
     }
     expect(cg.get(v2 ? '' : 'pids')).toContain(id);
+    if (systemdHost) {
+      // The runtime's scope unit, started with the limits as unit properties (as runc does).
+      expect(cg.get(v2 ? '' : 'pids')).toBe(`/machine.slice/libpod-${id}.scope`);
+      const show = spawnSync('systemctl', ['show', '-p', 'MemoryMax', '-p', 'TasksMax', '-p', 'Delegate', `libpod-${id}.scope`], { encoding: 'utf8' });
+      expect(show.stdout.trim().split('\n').sort()).toEqual(['Delegate=yes', 'MemoryMax=67108864', 'TasksMax=20']);
+    }
     pm('rm', '--force', '--time', '0', n);
   });
 
