@@ -106,6 +106,85 @@ describeV1('resources applied before the process runs (cgroup v1 files)', () => 
   });
 });
 
+/** A real block device's major and minor (virtio, SCSI, NVMe), for throttles and weights. */
+function blockDevice(): [number, number] | undefined {
+  const dev = fs.readFileSync('/proc/partitions', 'utf8').split('\n').slice(2).map((l) => l.trim().split(/\s+/))
+    .find((f) => f.length === 4 && /^(vd|sd|nvme|xvd)[a-z]+(n\d+)?$/.test(f[3]));
+  return dev ? [Number(dev[0]), Number(dev[1])] : undefined;
+}
+
+// Pure cgroup v2 (the VM tier): the container's /sys/fs/cgroup is its own cgroup2 directory, and
+// the spec's v1 values arrive converted as runc converts them.
+(v1 ? describe.skip : describe)('resources applied before the process runs (cgroup v2 files)', () => {
+  it('memory: max, swap alone (memory+swap minus memory), low, and memory.high from unified', () => {
+    const got = readInside('mem2', ['memory.max', 'memory.swap.max', 'memory.low', 'memory.high'], (s) => {
+      s.linux.resources.memory = { limit: 64 * MB, reservation: 32 * MB, swap: 96 * MB };
+      s.linux.resources.unified = { 'memory.high': String(48 * MB) };
+    });
+    expect(got).toEqual({ 'memory.max': String(64 * MB), 'memory.swap.max': String(32 * MB), 'memory.low': String(32 * MB), 'memory.high': String(48 * MB) });
+  });
+
+  it('memory == memory+swap is no swap at all; -1 is max for both', () => {
+    const none = readInside('noswap', ['memory.max', 'memory.swap.max'], (s) => {
+      s.linux.resources.memory = { limit: 64 * MB, swap: 64 * MB };
+    });
+    expect(none).toEqual({ 'memory.max': String(64 * MB), 'memory.swap.max': '0' });
+    const max = readInside('maxswap', ['memory.max', 'memory.swap.max'], (s) => {
+      s.linux.resources.memory = { limit: -1 };
+    });
+    expect(max).toEqual({ 'memory.max': 'max', 'memory.swap.max': 'max' });
+  });
+
+  it('cpu: shares as cpu.weight, quota and period as cpu.max, cpuset cpus and mems', () => {
+    const got = readInside('cpu2', ['cpu.weight', 'cpu.max', 'cpuset.cpus', 'cpuset.mems'], (s) => {
+      s.linux.resources.cpu = { shares: 512, quota: 25000, period: 50000, cpus: '0', mems: '0' };
+    });
+    // 1 + (512 - 2) * 9999 / 262142 = 20
+    expect(got).toEqual({ 'cpu.weight': '20', 'cpu.max': '25000 50000', 'cpuset.cpus': '0', 'cpuset.mems': '0' });
+  });
+
+  it('cpu.max: a period alone keeps the quota unlimited', () => {
+    const got = readInside('period2', ['cpu.max'], (s) => {
+      s.linux.resources.cpu = { period: 40000 };
+    });
+    expect(got['cpu.max']).toBe('max 40000');
+  });
+
+  it('pids.max, and io.weight and io.max on a real block device', () => {
+    const dev = blockDevice();
+    const got = readInside('pidsio', ['pids.max', 'io.weight', ...(dev ? ['io.max'] : [])], (s) => {
+      s.linux.resources.pids = { limit: 42 };
+      s.linux.resources.blockIO = { weight: 500 };
+      if (dev) {
+        const [major, minor] = dev;
+        s.linux.resources.blockIO.throttleReadBpsDevice = [{ major, minor, rate: MB }];
+        s.linux.resources.blockIO.throttleWriteIOPSDevice = [{ major, minor, rate: 100 }];
+      }
+    });
+    expect(got['pids.max']).toBe('42');
+    // 1 + (500 - 10) * 9999 / 990 = 4950; io.weight lists the default first.
+    expect(got['io.weight']).toMatch(/^default 4950\b/);
+    if (dev) expect(got['io.max']).toBe(`${dev[0]}:${dev[1]} rbps=${MB} wbps=max riops=max wiops=100`);
+  });
+
+  // Skipped where the CPU has no 2 MB pages.
+  (fs.existsSync('/sys/kernel/mm/hugepages/hugepages-2048kB') ? it : it.skip)('hugetlb: the limit of each page size, and its reservation limit', () => {
+    const got = readInside('huge2', ['hugetlb.2MB.max', 'hugetlb.2MB.rsvd.max'], (s) => {
+      s.linux.resources.hugepageLimits = [{ pageSize: '2MB', limit: 8 * MB }];
+    });
+    expect(got).toEqual({ 'hugetlb.2MB.max': String(8 * MB), 'hugetlb.2MB.rsvd.max': String(8 * MB) });
+  });
+
+  it('the controllers the limits need are enabled in the container\'s parent', () => {
+    const { id, r } = runScript('ctrl2', 'cat /sys/fs/cgroup/cgroup.controllers; grep ^0:: /proc/self/cgroup', (s) => {
+      s.linux.resources.memory = { limit: 64 * MB };
+    });
+    const [controllers, self] = ok(r).stdout.trim().split('\n');
+    expect(controllers.split(' ')).toEqual(expect.arrayContaining(['cpuset', 'cpu', 'io', 'memory', 'pids']));
+    expect(self).toBe(`0::/${id}`);
+  });
+});
+
 describe('limits at work', () => {
   it('a memory hog is OOM-killed at its limit: exit 137', () => {
     const { r } = runScript('hog', 'head -c 256m /dev/zero | tail', (s) => {
