@@ -81,7 +81,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   st->plan.exec_helper = own.Keep(fcntl(helper, F_DUPFD_CLOEXEC, min));
   if (st->plan.exec_helper < 0) return ThrowErrno(env, errno, "dup exec helper");
   st->plan.seccomp_fd = -1;
-  if (st->plan.no_new_privs && st->plan.seccomp_filter) {
+  if (st->plan.no_new_privs && st->plan.seccomp_filter && !seccomp_loaded_before_ready(st->plan)) {
     int fd = SeccompBlobFd(st->plan.seccomp_filter, (unsigned)st->plan.seccomp_len, st->plan.seccomp_flags, &err_text);
     if (fd < 0) return ThrowText(env, err_text);
     st->plan.seccomp_fd = own.Keep(Above(fd, min));
@@ -336,6 +336,39 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// recvRecord(sock, buf) -> { n, fd }: one record of the sync socket into `buf` (n bytes), with
+// the fd that came with it (SCM_RIGHTS, close-on-exec), or fd -1. n is 0 at EOF.
+Napi::Value RecvRecord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsBuffer()) {
+    Napi::TypeError::New(env, "recvRecord(sock, buf)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  Napi::Buffer<char> buf = info[1].As<Napi::Buffer<char>>();
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {buf.Data(), buf.Length()};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, errno, "recvmsg");
+  int fd = -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+      memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("n", Napi::Number::New(env, (double)n));
+  o.Set("fd", Napi::Number::New(env, fd));
+  return o;
+}
+
 // connectUnix(path) -> fd of a connected stream socket (the console socket).
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -364,6 +397,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("recvRecord", Napi::Function::New(env, RecvRecord));
   RegisterFsOps(env, exports);
   RegisterCgroupExports(env, exports);
   RegisterTerm(env, exports);

@@ -690,11 +690,22 @@ void check_cwd_inside_root() {
   if (buf[0] != '/') fail(0, "current working directory is outside of container mount namespace root -- possible container breakout detected");
 }
 
+bool g_seccomp_loaded = false;
+
 void load_seccomp(const Plan* p) {
-  if (!p->seccomp_filter) return;
+  if (!p->seccomp_filter || g_seccomp_loaded) return;
   struct sock_fprog prog = {(unsigned short)p->seccomp_len, (struct sock_filter*)p->seccomp_filter};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) != 0)
-    fail(errno, "load seccomp filter");
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog);
+  if (r < 0) fail(errno, "load seccomp filter");
+  g_seccomp_loaded = true;
+  if (!(p->seccomp_flags & kSeccompNewListener)) return;
+  // The listener, for the seccomp agent: the runtime listens (before MSG_READY for init, until
+  // the exec for an exec'd process). This sendmsg is the first syscall under the filter, which
+  // is why a profile may not notify it (seccomp/profile.ts).
+  int listener = (int)r;
+  MsgHeader h = {MSG_SECCOMP_FD, 0, 0, 0};
+  if (send_fd(g_sync, listener, (const char*)&h, sizeof h) != 0) fail(errno, "send the seccomp listener to the runtime");
+  close(listener);
 }
 
 // The container's NUMA policy and, for exec, the CPUs the process ends on (both kept across
@@ -718,7 +729,8 @@ void set_numa_and_cpus(const Plan* p) {
   for (int i = 0; i < p->nexec_attrs; i++) write_file(p->exec_attrs[i].path, p->exec_attrs[i].value, p->exec_attrs[i].what);
   // runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
   // while we still hold it, before the user and capabilities change (the rest of the setup
-  // then runs under the filter, as in runc); with no_new_privs it goes in last, below.
+  // then runs under the filter, as in runc); with no_new_privs it goes in last, below. (Init
+  // loaded a notifying filter already: seccomp_loaded_before_ready.)
   if (!p->no_new_privs) load_seccomp(p);
   set_credentials(p);
   umask(p->umask >= 0 ? (mode_t)p->umask : 022);
@@ -738,14 +750,15 @@ void set_numa_and_cpus(const Plan* p) {
   // filter (no_new_privs), to load it as late as possible, so that it sees only the exec.
   static char sync_arg[16], filter_arg[16];
   int sync = g_parent_gone ? -1 : g_sync;
+  int filter = g_seccomp_loaded ? -1 : p->seccomp_fd;
   Buf b;
   b.add_int(sync);
   memcpy(sync_arg, b.s, b.n + 1);
   b = Buf();
-  b.add_int(p->seccomp_fd);
+  b.add_int(filter);
   memcpy(filter_arg, b.s, b.n + 1);
   if (sync >= 0) fcntl(sync, F_SETFD, 0);
-  if (p->seccomp_fd >= 0) fcntl(p->seccomp_fd, F_SETFD, 0);
+  if (filter >= 0) fcntl(filter, F_SETFD, 0);
   p->exec_argv[0] = (char*)kHelperArgv0;
   p->exec_argv[1] = sync_arg;
   p->exec_argv[2] = filter_arg;
@@ -753,9 +766,8 @@ void set_numa_and_cpus(const Plan* p) {
   exec_through_helper(p->exec_helper, p->exec_argv, p->envp);
   int err = errno;
   if (sync >= 0) fcntl(sync, F_SETFD, FD_CLOEXEC);
-  // A filter loaded already (no no_new_privs) that refuses execveat is the likely cause.
-  fail2(err, "exec ", g_exe, p->seccomp_filter && !p->no_new_privs ? " through tsrun's exec helper (execveat)"
-                                                                     : " through tsrun's exec helper");
+  // A filter loaded already (no no_new_privs, or notifying) that refuses execveat is the likely cause.
+  fail2(err, "exec ", g_exe, g_seccomp_loaded ? " through tsrun's exec helper (execveat)" : " through tsrun's exec helper");
 }
 
 [[noreturn]] void run_init(const Plan* p) {
@@ -805,6 +817,7 @@ void set_numa_and_cpus(const Plan* p) {
   // /proc/1/exe (CVE-2019-5736). exec() makes the user process dumpable again.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(errno, "make init non-dumpable");
   set_numa_and_cpus(p);
+  if (seccomp_loaded_before_ready(*p)) load_seccomp(p);
   send_msg(MSG_READY, 0);
   expect_msg(MSG_COMMIT, g_start_state);
   g_parent_gone = true;

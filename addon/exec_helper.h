@@ -11,7 +11,8 @@
 // The helper is exec'd with execveat(fd, "", argv, envp, AT_EMPTY_PATH) and
 //   argv[0] = kHelperArgv0
 //   argv[1] = the sync socket's fd to report a failed exec on (MSG_ERROR), or "-1": stderr
-//   argv[2] = an fd holding a SeccompBlob to load just before the exec, or "-1"
+//   argv[2] = an fd holding a SeccompBlob to load just before the exec, or "-1"; a filter's
+//             listener (SECCOMP_FILTER_FLAG_NEW_LISTENER) goes to argv[1] as MSG_SECCOMP_FD
 //   argv[3] = the path to exec
 //   argv[4...] = the process's argv
 // and the process's environment. It changes nothing else: the caller has set up everything.

@@ -152,7 +152,7 @@ struct Plan {
   int nexec_attrs;
   const void* seccomp_filter;  // struct sock_filter array, or NULL
   int seccomp_len;             // number of instructions
-  unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_*
+  unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_* (NEW_LISTENER: its listener goes to the runtime, MSG_SECCOMP_FD)
   int seccomp_fd;              // with no_new_privs: the filter as a SeccompBlob for the exec helper, or -1
   int exec_helper;             // the sealed exec helper (exec_helper.h) that every exec goes through
   int preserve_fds;      // fds 3..3+n-1 stay open for the process
@@ -176,5 +176,16 @@ struct Plan {
 
   int sync_fd;           // the child's end of the sync socket
 };
+
+constexpr unsigned kSeccompNewListener = 8;  // SECCOMP_FILTER_FLAG_NEW_LISTENER
+
+// A filter whose listener the seccomp agent gets (SCMP_ACT_NOTIFY rules) is loaded by init
+// before it reports ready, whatever no_new_privs says, so that the listener reaches the runtime,
+// and the agent, during `create`, as with runc; once `create` has returned nobody could take
+// it. (An exec'd process's runtime listens until the exec: its filter goes in where any other's
+// would, and the exec helper hands the listener over when it loads it.)
+inline bool seccomp_loaded_before_ready(const Plan& p) {
+  return p.seccomp_filter && p.setup_rootfs && (p.seccomp_flags & kSeccompNewListener);
+}
 
 }  // namespace tsrun

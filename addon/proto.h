@@ -21,6 +21,10 @@ enum MsgType : int32_t {
   MSG_READY = 13,        // init is set up and waits on the exec fifo
   MSG_ERROR = 14,        // value = errno, payload = the failing step, e.g. "mount proc on /proc"
   MSG_CONSOLE = 15,      // the pty master was sent over the console socket
+  MSG_SECCOMP_FD = 16,   // the listener of a seccomp filter with SECCOMP_RET_USER_NOTIF actions
+                        // comes with this record (SCM_RIGHTS), for the runtime to hand to the
+                        // seccomp agent; the sender goes on at once (a notified syscall waits
+                        // for the agent's answer)
 };
 
 struct MsgHeader {

@@ -3,8 +3,8 @@
 //
 // It runs with the credentials, namespaces, root and fds that the runtime's child left it, so
 // all it does is: keep the sync socket from reaching the process, load a seccomp filter that
-// must see nothing but the final execve (no_new_privs containers, as runc orders it), unblock
-// signals, and exec. Anything unexpected ends it at once: the container can run it (through
+// must see nothing but the final execve (no_new_privs containers, as runc orders it) and hand
+// its listener to the runtime if it has one (SCMP_ACT_NOTIFY), unblock signals, and exec. Anything unexpected ends it at once: the container can run it (through
 // /proc/self/exe, say), and then it must do nothing a container process could not do itself.
 //
 // No C library: only the system calls below, all on the stack. Built static by binding.gyp.
@@ -108,6 +108,46 @@ const char* describe(int err) {
   exit_now(127);
 }
 
+// The kernel's struct msghdr and struct cmsghdr carrying one fd (linux/socket.h has neither).
+struct KernelIovec {
+  const void* base;
+  unsigned long len;
+};
+struct KernelMsghdr {
+  void* name;
+  int namelen;
+  KernelIovec* iov;
+  unsigned long iovlen;
+  void* control;
+  unsigned long controllen;
+  unsigned flags;
+};
+struct CmsgOneFd {
+  unsigned long len;  // CMSG_LEN(sizeof(int))
+  int level;
+  int type;
+  int fd;
+  int pad;  // to CMSG_SPACE(sizeof(int))
+};
+constexpr int kSolSocket = 1, kScmRights = 1, kMsgNoSignal = 0x4000;
+
+// A filter with SECCOMP_RET_USER_NOTIF actions: its listener goes to the runtime, which hands it
+// to the seccomp agent (MSG_SECCOMP_FD, as the runtime's child sends it). The first syscall
+// under the filter, which a profile may not notify for that reason.
+void send_listener(int sync, int listener) {
+  if (sync < 0) fail(sync, ENOTCONN, "hand the seccomp listener to the runtime");
+  MsgHeader h = {MSG_SECCOMP_FD, 0, 0, 0};
+  KernelIovec iov = {&h, sizeof h};
+  CmsgOneFd c = {sizeof(unsigned long) + 2 * sizeof(int) + sizeof(int), kSolSocket, kScmRights, listener, 0};
+  KernelMsghdr m = {nullptr, 0, &iov, 1, &c, sizeof c, 0};
+  long r;
+  do {
+    r = sys6(__NR_sendmsg, sync, (long)&m, kMsgNoSignal);
+  } while (r == -EINTR);
+  if (r < 0) fail(sync, (int)-r, "hand the seccomp listener to the runtime");
+  sys6(__NR_close, listener);
+}
+
 void load_filter(int sync, int fd) {
   long size = sys6(__NR_lseek, fd, 0, 2 /* SEEK_END */);
   if (size < (long)sizeof(SeccompBlob)) fail(sync, size < 0 ? (int)-size : EINVAL, "read seccomp filter");
@@ -121,6 +161,7 @@ void load_filter(int sync, int fd) {
   struct sock_fprog prog = {(unsigned short)b->count, (struct sock_filter*)(b + 1)};
   long r = sys6(__NR_seccomp, SECCOMP_SET_MODE_FILTER, b->flags, (long)&prog);
   if (r < 0) fail(sync, (int)-r, "load seccomp filter");
+  if (b->flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) send_listener(sync, (int)r);
 }
 
 }  // namespace
