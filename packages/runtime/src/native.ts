@@ -22,6 +22,8 @@ interface Addon {
   /** A close-on-exec fd of a detached copy of `source` idmapped through these uid_map/gid_map texts. */
   idmappedTree(source: string, uidMap: string, gidMap: string, rbind: boolean, recursive: boolean): number;
   connectUnix(path: string): number;
+  /** One record of a SOCK_SEQPACKET socket into `buf` (`n` bytes, 0 at EOF) and the fd sent with it (SCM_RIGHTS), or -1. */
+  recvRecord(sock: number, buf: Buffer): { n: number; fd: number };
   /** A close-on-exec pidfd of a process (Linux 5.3). */
   pidfdOpen(pid: number): number;
   /** One message carrying `fd` (SCM_RIGHTS), `name` as its payload. */

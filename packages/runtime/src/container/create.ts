@@ -12,6 +12,7 @@ import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { IdmappedTrees, withIdmappedTrees } from '../launch/idmap-trees';
 import { PidfdSocket } from '../launch/pidfd-socket';
+import { processState, sendToAgent } from '../launch/seccomp-agent';
 import { cacheDir } from './cache-dir';
 import { native } from '../native';
 import { buildPlan } from '../plan/build';
@@ -198,6 +199,12 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
         const state = specState({ ...rec, pid }, 'creating');
         runHooks('prestart', spec.hooks?.prestart, state);
         runHooks('createRuntime', spec.hooks?.createRuntime, state);
+      },
+      // Init loaded a filter with SCMP_ACT_NOTIFY rules before reporting ready: its agent gets
+      // the listener now, with the "creating" state, as runc sends it.
+      seccompListener: (fd, pid) => {
+        const seccomp = spec.linux!.seccomp!;
+        sendToAgent(seccomp.listenerPath, fd, processState(seccomp, pid, specState({ ...rec, pid }, 'creating')));
       },
     });
     // Init sent the master before it reported ready: it waits in the socket.

@@ -12,6 +12,7 @@ import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
 import { PidfdSocket } from '../launch/pidfd-socket';
+import { processState, sendToAgent } from '../launch/seccomp-agent';
 import { cacheDir } from './cache-dir';
 import { TtyRelay } from '../launch/tty-relay';
 import { native } from '../native';
@@ -20,6 +21,7 @@ import type { Context } from './context';
 import { execProcess, ExecProcessFlags } from './exec-process';
 import { waitForeground } from './foreground';
 import { currentStatus } from './query';
+import { specState } from './state-json';
 import { writeFileAtomic } from './store';
 
 export interface ExecOptions extends ExecProcessFlags {
@@ -87,6 +89,12 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
         initBorn: () => undefined,
         creatingState: () => '',
         runtimeHooks: () => undefined,
+        // The process loaded the container's filter, which notifies an agent: as runc, the
+        // state says "running" and names init; the process's own pid comes beside it.
+        seccompListener: (fd, execPid) => {
+          const seccomp = rec.config.linux!.seccomp!;
+          sendToAgent(seccomp.listenerPath, fd, processState(seccomp, execPid, specState(rec, 'running')));
+        },
       });
       pid = launch.initPid;
       // The master was sent before the process reported ready: it is waiting in the socket.

@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import { errnoText, RuntimeError } from '../errors';
 import { native } from '../native';
 import type { NativePlan } from '../plan/native-plan';
-import { Msg, receive, send } from './protocol';
+import { type Message, Msg, receive, send } from './protocol';
+import { NEW_LISTENER } from './seccomp-agent';
 
 export interface LaunchSteps {
   /** Stage 1 exists and waits: place it where it must be before it enters anything (systemd's scope). */
@@ -24,21 +25,30 @@ export interface LaunchSteps {
   creatingState(initPid: number): string;
   /** Mounts are done, pivot_root not yet: prestart and createRuntime hooks. */
   runtimeHooks(initPid: number): void;
+  /**
+   * The process (init before it reports ready, an exec'd process just before its exec) loaded a
+   * filter with SCMP_ACT_NOTIFY rules: hand its listener to the seccomp agent (launch/seccomp-agent.ts).
+   * `listener` is closed once this returns.
+   */
+  seccompListener?(listener: number, pid: number): void;
 }
 
 export class Launch {
   private fd: number;
   readonly stage1Pid: number;
   initPid = 0;
+  /** The filter notifies an agent: a record may bring its listener (MSG_SECCOMP_FD). */
+  private readonly withFds: boolean;
 
-  private constructor(spawned: { pid: number; fd: number }) {
+  private constructor(spawned: { pid: number; fd: number }, private readonly steps: LaunchSteps, plan: NativePlan) {
     this.stage1Pid = spawned.pid;
     this.fd = spawned.fd;
+    this.withFds = !!plan.seccomp && ((plan.seccompFlags ?? 0) & NEW_LISTENER) !== 0;
   }
 
   /** Clones the container's processes and runs the conversation up to MSG_READY. */
   static run(plan: NativePlan, steps: LaunchSteps): Launch {
-    const launch = new Launch(native().spawn(plan));
+    const launch = new Launch(native().spawn(plan), steps, plan);
     try {
       launch.converse(steps);
     } catch (e) {
@@ -53,7 +63,7 @@ export class Launch {
     send(this.fd, Msg.Go);
     steps.whileChildWorks?.();
     for (;;) {
-      const m = receive(this.fd);
+      const m = this.receive();
       if (!m) throw new RuntimeError('container init exited before it was set up');
       switch (m.type) {
         case Msg.UsernsReady:
@@ -71,6 +81,9 @@ export class Launch {
           steps.runtimeHooks(this.initPid);
           send(this.fd, Msg.HooksDone);
           break;
+        case Msg.SeccompFd:
+          this.handOver(m);
+          break;
         case Msg.Ready:
           return;
         case Msg.Error:
@@ -78,6 +91,27 @@ export class Launch {
         default:
           throw new RuntimeError(`unexpected message ${m.type} from container init`);
       }
+    }
+  }
+
+  /** The next record; an fd sent with one that is not MSG_SECCOMP_FD is closed. */
+  private receive(): Message | undefined {
+    const m = receive(this.fd, this.withFds);
+    if (m?.fd !== undefined && m.type !== Msg.SeccompFd) {
+      fs.closeSync(m.fd);
+      delete m.fd;
+    }
+    return m;
+  }
+
+  /** MSG_SECCOMP_FD: the listener goes to the agent before anything else (the process may wait on it already). */
+  private handOver(m: Message): void {
+    if (m.fd === undefined) throw new RuntimeError('the seccomp listener did not arrive from the container process');
+    try {
+      if (!this.steps.seccompListener) throw new RuntimeError('unexpected seccomp listener from the container process');
+      this.steps.seccompListener(m.fd, this.initPid);
+    } finally {
+      fs.closeSync(m.fd);
     }
   }
 
@@ -93,7 +127,12 @@ export class Launch {
    */
   commitExec(): void {
     send(this.fd, Msg.Commit);
-    const m = receive(this.fd);
+    let m = this.receive();
+    // Its filter's listener, from the process (without no_new_privs) or the exec helper.
+    if (m?.type === Msg.SeccompFd) {
+      this.handOver(m);
+      m = this.receive();
+    }
     if (m?.type === Msg.Error) throw new RuntimeError(m.value ? `${m.payload}: ${errnoText(m.value)}` : m.payload);
     if (m) throw new RuntimeError(`unexpected message ${m.type} from the exec'd process`);
     this.close();

@@ -4,6 +4,7 @@
  * padding; int32 in the host's byte order) and the payload.
  */
 import * as fs from 'fs';
+import { native } from '../native';
 
 export const enum Msg {
   Go = 1,
@@ -15,12 +16,15 @@ export const enum Msg {
   RuntimeHooks = 12,
   Ready = 13,
   Error = 14,
+  SeccompFd = 16,
 }
 
 export interface Message {
   type: Msg;
   value: number;
   payload: string;
+  /** An fd that came with the record (receive(fd, true) only), for its receiver to close. */
+  fd?: number;
 }
 
 const HEADER = 16;
@@ -52,21 +56,34 @@ export function send(fd: number, type: Msg, payload = ''): void {
   fs.writeSync(fd, buf);
 }
 
-/** Blocks for the next message; undefined when every child end is closed (they died). */
-export function receive(fd: number): Message | undefined {
+/**
+ * Blocks for the next message; undefined when every child end is closed (they died). `withFds`:
+ * the records may carry an fd (MSG_SECCOMP_FD), read with recvmsg; a plain read would drop it.
+ */
+export function receive(fd: number, withFds = false): Message | undefined {
   const buf = (inbox ??= Buffer.allocUnsafeSlow(MAX));
   let n: number;
-  for (;;) {
-    try {
-      n = fs.readSync(fd, buf, 0, MAX, null);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EINTR' || (e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      throw e;
+  let passed = -1;
+  if (withFds) {
+    ({ n, fd: passed } = native().recvRecord(fd, buf));
+  } else {
+    for (;;) {
+      try {
+        n = fs.readSync(fd, buf, 0, MAX, null);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EINTR' || (e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        throw e;
+      }
     }
   }
-  if (n < HEADER) return undefined;
+  if (n < HEADER) {
+    if (passed >= 0) fs.closeSync(passed);
+    return undefined;
+  }
   const head = int32View(buf);
   const len = Math.min(head[2], n - HEADER);
-  return { type: head[0], value: head[1], payload: len > 0 ? buf.toString('utf8', HEADER, HEADER + len) : '' };
+  const m: Message = { type: head[0], value: head[1], payload: len > 0 ? buf.toString('utf8', HEADER, HEADER + len) : '' };
+  if (passed >= 0) m.fd = passed;
+  return m;
 }
