@@ -69,6 +69,7 @@ export const RET = {
   KILL_THREAD: 0,
   TRAP: 0x30000,
   ERRNO: (e: number) => 0x50000 + e,
+  USER_NOTIF: 0x7fc00000,
   TRACE: (e: number) => 0x7ff00000 + e,
   LOG: 0x7ffc0000,
   ALLOW: 0x7fff0000,

@@ -34,10 +34,11 @@ describe('actions', () => {
     ['SCMP_ACT_TRACE', undefined, RET.TRACE(1)],
     ['SCMP_ACT_TRACE', 7, RET.TRACE(7)],
     ['SCMP_ACT_LOG', undefined, RET.LOG],
+    ['SCMP_ACT_NOTIFY', undefined, RET.USER_NOTIF],
   ];
   for (const [action, errnoRet, want] of cases) {
     it(`${action}${errnoRet !== undefined ? ` errnoRet ${errnoRet}` : ''}`, () => {
-      const f = filterOf({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: action as never, errnoRet }] });
+      const f = filterOf({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', syscalls: [{ names: ['mkdir'], action: action as never, errnoRet }] });
       expect(x64(f, NR.mkdir)).toBe(want);
       expect(x64(f, NR.read)).toBe(RET.ALLOW);
       expect(x64(f, 1000)).toBe(RET.ALLOW);
@@ -209,7 +210,9 @@ describe('names and errors', () => {
     ['negative value', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: -1, op: 'SCMP_CMP_EQ' }] }] }, 'is not an unsigned 64-bit integer'],
     ['bad errnoRet', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', errnoRet: 70000 }] }, 'errnoRet 70000'],
     ['unknown flag', { defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_BOGUS' as never] }, 'seccomp flag "SECCOMP_FILTER_FLAG_BOGUS" is not supported'],
-    ['notify', { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }, 'SCMP_ACT_NOTIFY'],
+    ['notify without listenerPath', { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }, 'seccomp listenerPath is not set'],
+    ['notify as the default action', { defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/run/agent.sock' }, 'SCMP_ACT_NOTIFY cannot be used as default action'],
+    ['notify for sendmsg (the listener\'s hand-over)', { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', syscalls: [{ names: ['mkdir', 'sendmsg'], action: 'SCMP_ACT_NOTIFY' }] }, 'SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall'],
   ];
   for (const [what, p, msg] of bad) {
     it(`${what}: one-line error`, () => {
@@ -231,6 +234,30 @@ describe('names and errors', () => {
   it('flags are passed on', () => {
     const { flags } = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] }, 'x64');
     expect(flags).toBe(1 | 2 | 4);
+  });
+
+  it('a notifying profile gets NEW_LISTENER (and loses TSYNC, which the kernel refuses with it); WAIT_KILLABLE_RECV only with it', () => {
+    const all = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] as never[];
+    const notify = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', flags: all, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }, 'x64');
+    expect(notify.flags).toBe(2 | 8 | 32);
+    const plain = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', flags: all, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] }, 'x64');
+    expect(plain.flags).toBe(1 | 2);
+    // Without SCMP_ACT_NOTIFY rules listenerPath is ignored, as the runtime-spec says.
+    expect(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' }, 'x64').flags).toBe(0);
+  });
+
+  it('notify rules keep their conditions; other syscalls are not notified', () => {
+    const f = filterOf({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      listenerPath: '/run/agent.sock',
+      syscalls: [
+        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['personality'], action: 'SCMP_ACT_NOTIFY', args: [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }] },
+      ],
+    });
+    expect(x64(f, NR.personality, 8)).toBe(RET.USER_NOTIF);
+    expect(x64(f, NR.personality, 0)).toBe(RET.ERRNO(1));
+    expect(x64(f, NR.read)).toBe(RET.ALLOW);
   });
 });
 

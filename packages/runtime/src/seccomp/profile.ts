@@ -11,6 +11,7 @@ export const RET_KILL_PROCESS = 0x80000000;
 export const RET_KILL_THREAD = 0x00000000;
 export const RET_TRAP = 0x00030000;
 export const RET_ERRNO = 0x00050000;
+export const RET_USER_NOTIF = 0x7fc00000;
 export const RET_TRACE = 0x7ff00000;
 export const RET_LOG = 0x7ffc0000;
 export const RET_ALLOW = 0x7fff0000;
@@ -19,11 +20,22 @@ const EPERM = 1;
 export const ENOSYS = 38;
 
 // SECCOMP_FILTER_FLAG_* (linux/seccomp.h).
+export const FLAG_TSYNC = 1;
+export const FLAG_NEW_LISTENER = 8;
+export const FLAG_WAIT_KILLABLE_RECV = 32;
 const FLAGS: Record<string, number> = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1,
+  SECCOMP_FILTER_FLAG_TSYNC: FLAG_TSYNC,
   SECCOMP_FILTER_FLAG_LOG: 2,
   SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: FLAG_WAIT_KILLABLE_RECV,
 };
+
+/**
+ * The syscall that hands the listener of a filter with SCMP_ACT_NOTIFY rules to the runtime,
+ * the first one made under the filter: notified, it would wait for an agent that cannot have
+ * the listener yet (runc refuses `write`, which is its own hand-over call, for that reason).
+ */
+const HANDOVER_SYSCALL = 'sendmsg';
 
 export type Op = 'SCMP_CMP_NE' | 'SCMP_CMP_LT' | 'SCMP_CMP_LE' | 'SCMP_CMP_EQ' | 'SCMP_CMP_GE' | 'SCMP_CMP_GT' | 'SCMP_CMP_MASKED_EQ';
 const OPS = new Set<string>(['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ']);
@@ -44,6 +56,11 @@ export interface Rule {
 export interface Profile {
   defaultAction: number;
   architectures: string[];
+  /**
+   * SECCOMP_FILTER_FLAG_*: the profile's, plus NEW_LISTENER when a rule notifies an agent.
+   * TSYNC goes then (the kernel refuses it with NEW_LISTENER, and the process that loads the
+   * filter has one thread), and WAIT_KILLABLE_RECV without it (it only concerns notifications).
+   */
   flags: number;
   /** Rules per syscall name, in the profile's order. */
   rules: Map<string, Rule[]>;
@@ -58,6 +75,8 @@ const MAX_U64 = (1n << 64n) - 1n;
 export function parseProfile(s: LinuxSeccomp): Profile {
   if (!s || typeof s !== 'object') throw new SeccompError('linux.seccomp must be an object');
   const defaultAction = action(s.defaultAction, s.defaultErrnoRet);
+  // As runc: the hand-over of the listener would be notified too, and wait for ever.
+  if (defaultAction === RET_USER_NOTIF) throw new SeccompError('SCMP_ACT_NOTIFY cannot be used as default action');
 
   const architectures: string[] = [];
   for (const a of s.architectures ?? []) {
@@ -73,10 +92,17 @@ export function parseProfile(s: LinuxSeccomp): Profile {
 
   const rules = new Map<string, Rule[]>();
   const names = new Set<string>();
+  let notify = false;
   for (const sc of s.syscalls ?? []) {
     const act = action(sc.action, sc.errnoRet);
     const conditions = (sc.args ?? []).map((a) => condition(a, sc.names));
     for (const n of sc.names ?? []) names.add(n);
+    if (act === RET_USER_NOTIF) {
+      notify = true;
+      if (sc.names?.includes(HANDOVER_SYSCALL)) {
+        throw new SeccompError(`SCMP_ACT_NOTIFY cannot be used for the ${HANDOVER_SYSCALL} syscall`);
+      }
+    }
     // runc hands libseccomp no rule whose action is the default one: it would change nothing,
     // except hide other rules of the same syscall (libseccomp lets an unconditional rule win).
     if (act === defaultAction) continue;
@@ -88,6 +114,13 @@ export function parseProfile(s: LinuxSeccomp): Profile {
       if (!rules.has(n)) rules.set(n, []);
       for (const g of groups) rules.get(n)!.push({ action: act, conditions: g });
     }
+  }
+  if (notify) {
+    // runc's words; runc finds out once init has loaded the filter, we before init is started.
+    if (!s.listenerPath) throw new SeccompError('seccomp listenerPath is not set');
+    flags = (flags | FLAG_NEW_LISTENER) & ~FLAG_TSYNC;
+  } else {
+    flags &= ~FLAG_WAIT_KILLABLE_RECV;
   }
   return { defaultAction, architectures, flags, rules, names };
 }
@@ -119,7 +152,7 @@ function action(name: unknown, errnoRet: number | undefined): number {
     case 'SCMP_ACT_ALLOW':
       return RET_ALLOW;
     case 'SCMP_ACT_NOTIFY':
-      throw new SeccompError('seccomp action SCMP_ACT_NOTIFY (a listenerPath agent) is not supported');
+      return RET_USER_NOTIF;
     default:
       throw new SeccompError(`string ${String(name)} is not a valid action for seccomp`);
   }
