@@ -1,5 +1,6 @@
 /** `tsrun features`: what this runtime implements, in the runtime-spec's features.md shape. */
 import type { Features } from '@tsrun/spec';
+import { release } from 'os';
 import { CAPABILITIES } from './plan/constants';
 
 const MOUNT_OPTIONS = [
@@ -25,12 +26,16 @@ export function features(): Features {
         enabled: true,
         actions: [
           'SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD',
-          'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
+          'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
         ],
         operators: ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'],
         archs: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_X32', 'SCMP_ARCH_X86', 'SCMP_ARCH_X86_64'],
-        knownFlags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC'],
-        supportedFlags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC'],
+        knownFlags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+        // WAIT_KILLABLE_RECV is Linux 6.0's (an older kernel refuses the filter that asks for it).
+        supportedFlags: [
+          'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC',
+          ...(kernelAtLeast(6, 0) ? ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] : []),
+        ],
       },
       // Supported, as runc reports it; applied where the host has the LSM (plan/lsm.ts).
       apparmor: { enabled: true },
@@ -47,4 +52,9 @@ export function features(): Features {
       'org.opencontainers.runtime-spec.features.tsrun.version': '0.1.0',
     },
   } as Features;
+}
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
