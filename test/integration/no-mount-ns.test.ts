@@ -117,7 +117,7 @@ describe.each([['private'], ['shared']])("without a mount namespace (the host's 
       delete s.hostname;
       s.mounts = s.mounts.filter((m: { type: string }) => m.type !== 'cgroup');
     });
-    const runtimeNs = { ...nsLinks(process.pid), mnt: nsLinks(host.pid).mnt };
+    const runtimeNs: Record<string, string> = { ...nsLinks(process.pid), mnt: nsLinks(host.pid).mnt };
     const ns = nsLinks(pid);
     for (const t of ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts']) expect([t, ns[t]]).toEqual([t, runtimeNs[t]]);
   });
