@@ -32,7 +32,7 @@ import {
 import { formatPlatform, hostPlatform } from '../store/platform';
 import type { ImageStore } from '../store/store';
 import { BuildCache, cacheKey, type BuildState, type LayerRef } from './cache';
-import { BuildContext, cleanRel, ContextError, hasWildcards } from './context';
+import { BuildContext, cleanRel, ContextError, hasWildcards, hashTree } from './context';
 import { archiveKind, CopyError, copyTree, destHost, ensureDir, extractArchive, isDirIn, writeFileEntry, type CopyOptions, type Owner } from './copy';
 import { refusal, type Entitlement } from './entitlements';
 import { commitLayer, isEmptyDir, lowerDirs } from './layers';
@@ -575,29 +575,77 @@ export class Builder {
     }
   }
 
-  /** A stage or stored image's filesystem (COPY --from, RUN --mount from=), read-only. */
-  private async view(ref: string, ins: Instruction, numeric: boolean): Promise<{ snap: Snapshot; key: string }> {
+  /** The layers of a stage or stored image a `from=` names (COPY --from, RUN --mount from=). */
+  private async sourceLayers(ref: string, ins: Instruction, numeric: boolean): Promise<LayerRef[]> {
     const st = this.df.stages.find((s) => s.name === ref.toLowerCase()) ?? (numeric && /^[0-9]+$/.test(ref) ? this.df.stages[Number(ref)] : undefined);
-    let layers: LayerRef[];
-    let key: string;
     if (st) {
       if (st.index >= this.currentStageIndex(ins)) throw new Error(`${ref}: a stage can only use stages defined before it`);
-      const r = await this.runStage(st.index);
-      layers = r.state.layers;
-      key = r.key;
-    } else {
-      let img;
-      try {
-        img = await this.image(ref);
-      } catch (e) {
-        throw new Error(`--from=${ref}: ${(e as Error).message}`);
-      }
-      const diffIds = img.config.rootfs?.diff_ids ?? [];
-      layers = img.layers.map((d, i) => ({ descriptor: d, diffId: diffIds[i] }));
-      key = img.id;
+      return (await this.runStage(st.index)).state.layers;
     }
-    const lowers = await lowerDirs(this.o.store, layers);
-    return { snap: readonlySnapshot(this.o.store.root, lowers), key };
+    let img;
+    try {
+      img = await this.image(ref);
+    } catch (e) {
+      throw new Error(`--from=${ref}: ${(e as Error).message}`);
+    }
+    const diffIds = img.config.rootfs?.diff_ids ?? [];
+    return img.layers.map((d, i) => ({ descriptor: d, diffId: diffIds[i] }));
+  }
+
+  /** A stage or stored image's filesystem (COPY --from, RUN --mount from=), read-only. */
+  private async view(ref: string, ins: Instruction, numeric: boolean): Promise<Snapshot> {
+    const lowers = await lowerDirs(this.o.store, await this.sourceLayers(ref, ins, numeric));
+    return readonlySnapshot(this.o.store.root, lowers);
+  }
+
+  /**
+   * What a `from=` source holds, for a cache key: `compute` on a read-only view of its files.
+   * Layers never change, so the answer is remembered by their diff_ids (and `what`): a rebuild
+   * whose stage gives the same layers mounts nothing to know it.
+   */
+  private async fromContent<T>(ref: string, ins: Instruction, numeric: boolean, what: unknown[], compute: (root: string) => T): Promise<T> {
+    const layers = await this.sourceLayers(ref, ins, numeric);
+    return this.cache.remember(['from-content', layers.map((l) => l.diffId), ...what], async () => {
+      const snap = readonlySnapshot(this.o.store.root, await lowerDirs(this.o.store, layers));
+      try {
+        return compute(snap.merged);
+      } finally {
+        snap.release();
+      }
+    });
+  }
+
+  /**
+   * A context directory as the build sees it, for a bind mount: without what .dockerignore
+   * excludes (hard links where the filesystem allows, else copies; removed after the step).
+   */
+  private contextCopy(rel: string, cleanup: (() => void)[]): string {
+    const dir = scratchDir(this.o.store.root, 'bind');
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const top = path.join(dir, 'src');
+    const dirs: [string, fs.Stats][] = [];
+    for (const e of this.o.context.below(rel)) {
+      const from = this.o.context.host(e);
+      const to = e === rel ? top : path.join(top, e.slice(rel ? rel.length + 1 : 0));
+      const st = fs.lstatSync(from);
+      if (st.isDirectory()) {
+        fs.mkdirSync(to);
+        dirs.push([to, st]);
+        continue;
+      }
+      try {
+        if (!st.isFile()) throw new Error('not a regular file');
+        fs.linkSync(from, to);
+      } catch {
+        copyTree(from, to, { keepOwner: true }, { follow: false });
+      }
+    }
+    for (const [d, st] of dirs.reverse()) {
+      fs.lchownSync(d, st.uid, st.gid);
+      fs.chmodSync(d, st.mode & 0o7777);
+      fs.utimesSync(d, st.atime, st.mtime);
+    }
+    return top;
   }
 
   private currentStageIndex(ins: Instruction): number {
@@ -605,7 +653,81 @@ export class Builder {
     return this.df.stages.length;
   }
 
-  private planRun(ins: RunInstruction, state: BuildState, ctx: StepCtx): StepPlan {
+  /**
+   * What a RUN mount brings into the step, for its cache key: the content of a bind mount's
+   * source (a context path, or what the `from=` stage or image has there; content-based, as
+   * BuildKit keys read-only and output-less mounts), the files a cache mount is seeded from,
+   * whether an optional secret or SSH socket is there. A required one that is missing fails
+   * here, before the cache is consulted. Never a secret's value.
+   */
+  private async mountInput(m: RunMount, ins: RunInstruction): Promise<MountInput> {
+    switch (m.type) {
+      case 'bind': {
+        if (m.from) return { kind: 'from', digest: await this.fromDigest(m, ins) };
+        const rel = this.contextSource(m);
+        return { kind: 'context', rel, digest: this.o.context.hashSource(rel, undefined, { owners: true }) };
+      }
+      case 'cache':
+        return m.from ? { kind: 'from', digest: await this.fromDigest(m, ins) } : { kind: 'none' };
+      case 'secret': {
+        const present = this.secretValue(m, false) !== undefined;
+        if (!present && m.required) throw new Error(`secret ${this.secretId(m)} not found: pass it with --secret id=${this.secretId(m)},src=FILE`);
+        return { kind: 'secret', present };
+      }
+      case 'ssh': {
+        const id = m.id ?? 'default';
+        const present = !!this.o.ssh[id];
+        if (!present && m.required) throw new Error(`no SSH agent socket for id ${id}: pass it with --ssh ${id}=SOCKET`);
+        return { kind: 'ssh', present };
+      }
+      default:
+        return { kind: 'none' };
+    }
+  }
+
+  /** The digest of what a mount's `from=` stage or image has at its source path. */
+  private fromDigest(m: RunMount, ins: RunInstruction): Promise<string> {
+    const source = m.source ?? '/';
+    return this.fromContent(m.from!, ins, false, ['mount', cleanRel(source)], (root) => {
+      let host: string;
+      try {
+        host = resolveInside(root, source);
+      } catch {
+        throw new Error(`--mount=type=${m.type},from=${m.from}: source ${source} does not exist`);
+      }
+      return hashTree(host);
+    });
+  }
+
+  /** The context path a bind mount without `from=` binds (symlinks followed inside the context). */
+  private contextSource(m: RunMount): string {
+    const missing = () => new Error(`--mount=type=bind: source ${m.source ?? '/'} does not exist in the build context (or is excluded by .dockerignore)`);
+    let host: string;
+    try {
+      host = resolveInside(this.o.context.host(''), m.source ?? '/');
+    } catch (e) {
+      if (e instanceof ContextError) throw e;
+      throw missing();
+    }
+    const rel = this.o.context.relOf(host);
+    if (!this.o.context.has(rel)) throw missing();
+    return rel;
+  }
+
+  private secretId(m: RunMount): string | undefined {
+    return m.id ?? (m.target ? path.posix.basename(m.target) : undefined);
+  }
+
+  /** A secret's value (read: true), or whether it is there: a Buffer (empty when not read) or undefined. */
+  private secretValue(m: RunMount, read: boolean): Buffer | undefined {
+    const id = this.secretId(m);
+    const given = id !== undefined ? this.o.secrets[id] : undefined;
+    if (given?.src) return read ? fs.readFileSync(given.src) : Buffer.alloc(0);
+    if (given?.env !== undefined && process.env[given.env] !== undefined) return read ? Buffer.from(process.env[given.env]!) : Buffer.alloc(0);
+    return undefined;
+  }
+
+  private async planRun(ins: RunInstruction, state: BuildState, ctx: StepCtx): Promise<StepPlan> {
     const v = ctx.vars;
     const cfg = state.config.config ?? {};
     const shell = cfg.Shell ?? ['/bin/sh', '-c'];
@@ -631,15 +753,16 @@ export class Builder {
     const env = envMap(cfg.Env);
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH.slice(5));
     for (const [k, val] of [...argEnv, ...proxies]) env.set(k, val);
-    const secretKeys = mounts.filter((m) => m.type === 'secret').map((m) => m.id);
+    const inputs: MountInput[] = [];
+    for (const m of mounts) inputs.push(await this.mountInput(m, ins));
     return {
-      key: JSON.stringify(['RUN', args, argEnv, proxies.map(([k]) => k), mounts.map((m) => ({ ...m, raw: undefined })), network, security, secretKeys]),
+      key: JSON.stringify(['RUN', args, argEnv, proxies.map(([k]) => k), mounts.map((m) => ({ ...m, raw: undefined })), inputs, network, security]),
       createdBy,
       execute: async (s, stepNo) =>
         this.withSnapshot(s, async (snap) => {
           const cleanup: (() => void)[] = [];
           try {
-            const specMounts = await this.runMounts(mounts, snap, cleanup, ins, env);
+            const specMounts = await this.runMounts(mounts, inputs, cleanup, ins, env);
             await runStep({
               rootfs: snap.merged,
               upper: snap.upper,
@@ -665,24 +788,25 @@ export class Builder {
     };
   }
 
-  private async runMounts(mounts: RunMount[], snap: Snapshot, cleanup: (() => void)[], ins: RunInstruction, env: Map<string, string>): Promise<Mount[]> {
+  private async runMounts(mounts: RunMount[], inputs: MountInput[], cleanup: (() => void)[], ins: RunInstruction, env: Map<string, string>): Promise<Mount[]> {
     const out: Mount[] = [];
     const cwd = '/';
-    for (const m of mounts) {
+    for (const [i, m] of mounts.entries()) {
       const target = m.target ? path.posix.resolve(cwd, m.target) : undefined;
+      const input = inputs[i];
       switch (m.type) {
         case 'bind': {
           if (!target) throw new Error('--mount=type=bind needs a target');
-          let root: string;
+          let src: string;
           if (m.from) {
             const view = await this.view(m.from, ins, false);
-            cleanup.push(() => view.snap.release());
-            root = view.snap.merged;
+            cleanup.push(() => view.release());
+            src = resolveInside(view.merged, m.source ?? '/');
           } else {
-            root = this.o.context.host('');
+            // The path the key hashed, without what .dockerignore leaves out of the context.
+            const rel = (input as { rel: string }).rel;
+            src = this.o.context.excludesBelow(rel) ? this.contextCopy(rel, cleanup) : this.o.context.host(rel);
           }
-          const src = m.source ? resolveInside(root, m.source) : root;
-          if (!fs.existsSync(src)) throw new Error(`--mount=type=bind: source ${m.source ?? '/'} does not exist`);
           if (m.readOnly) {
             out.push({ destination: target, type: 'bind', source: src, options: ['rbind', 'ro'] });
           } else {
@@ -695,7 +819,23 @@ export class Builder {
         }
         case 'cache': {
           if (!target) throw new Error('--mount=type=cache needs a target');
-          const dir = this.cache.mountDir(m.id ?? target, { mode: m.mode ?? 0o755, uid: m.uid ?? 0, gid: m.gid ?? 0 });
+          const init = { mode: m.mode ?? 0o755, uid: m.uid ?? 0, gid: m.gid ?? 0 };
+          let dir: string;
+          if (m.from) {
+            // As BuildKit: a cache of its own for each content it starts from, seeded with it.
+            const id = `${m.id ?? target}\0from\0${(input as { digest: string }).digest}`;
+            if (this.cache.hasMountDir(id)) dir = this.cache.mountDir(id, init);
+            else {
+              const view = await this.view(m.from, ins, false);
+              cleanup.push(() => view.release());
+              const src = resolveInside(view.merged, m.source ?? '/');
+              const st = fs.statSync(src);
+              if (!st.isDirectory()) throw new Error(`--mount=type=cache,from=${m.from}: source ${m.source ?? '/'} is not a directory`);
+              dir = this.cache.mountDir(id, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }, (tmp) => {
+                for (const n of fs.readdirSync(src)) copyTree(path.join(src, n), path.join(tmp, n), { keepOwner: true }, { follow: false });
+              });
+            }
+          } else dir = this.cache.mountDir(m.id ?? target, init);
           out.push({ destination: target, type: 'bind', source: dir, options: m.readOnly ? ['rbind', 'ro'] : ['rbind'] });
           break;
         }
@@ -704,11 +844,10 @@ export class Builder {
           out.push({ destination: target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.size ? [`size=${m.size}`] : [])] });
           break;
         case 'secret': {
-          const id = m.id ?? (target ? path.posix.basename(target) : undefined);
-          const given = id !== undefined ? this.o.secrets[id] : undefined;
-          let value: Buffer | undefined;
-          if (given?.src) value = fs.readFileSync(given.src);
-          else if (given?.env !== undefined && process.env[given.env] !== undefined) value = Buffer.from(process.env[given.env]!);
+          const id = this.secretId(m);
+          const value = this.secretValue(m, true);
+          // The key says whether it was there: it must still be (or still not be).
+          if ((value !== undefined) !== (input as { present: boolean }).present) throw new Error(`secret ${id} changed while the build ran`);
           if (value === undefined) {
             if (m.required) throw new Error(`secret ${id} not found: pass it with --secret id=${id},src=FILE`);
             break;
@@ -809,7 +948,7 @@ export class Builder {
             let srcRoot: string;
             const opts: CopyOptions = { chown: owner, chmod, exclude, keepOwner: from !== undefined };
             if (from !== undefined) {
-              view = (await this.view(from, ins, true)).snap;
+              view = await this.view(from, ins, true);
               srcRoot = view.merged;
             } else srcRoot = '';
             for (const src of sources) {
@@ -863,6 +1002,13 @@ export class Builder {
     return { manifest: desc, config, id: configDesc.digest, state };
   }
 }
+
+/** What a RUN mount brings into the step (Builder.mountInput): part of the step's cache key. */
+type MountInput =
+  | { kind: 'context'; rel: string; digest: string }
+  | { kind: 'from'; digest: string }
+  | { kind: 'secret' | 'ssh'; present: boolean }
+  | { kind: 'none' };
 
 interface StepCtx {
   st: Stage;
