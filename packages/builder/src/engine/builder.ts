@@ -899,13 +899,16 @@ export class Builder {
     const multi = sources.length + ins.heredocs.length > 1 || sources.some(hasWildcards);
     if (multi && !dest.endsWith('/')) throw new Error(`When using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`);
 
-    // What the result depends on: the sources' content (context), or the stage/image they come from.
+    // What the result depends on: the sources' content and metadata, in the context or in the
+    // stage/image they come from (with their owners, which COPY --from keeps).
     let sourceKey: unknown;
-    let fromKey: string | undefined;
     if (from !== undefined) {
-      const st = this.df.stages.find((s) => s.name === from.toLowerCase()) ?? (/^[0-9]+$/.test(from) ? this.df.stages[Number(from)] : undefined);
-      fromKey = st ? (await this.runStage(st.index)).key : (await this.image(from).catch((e: Error) => { throw this.located(ins, e); })).id;
-      sourceKey = ['from', fromKey, sources];
+      sourceKey = [
+        'from',
+        await this.fromContent(from, ins, true, ['copy', sources, exclude?.patterns], (root) =>
+          sources.map((s) => [s, matchIn(root, s).map((m) => [m, hashTree(resolveInside(root, m), exclude)])]),
+        ),
+      ];
     } else {
       const local = sources.filter((s) => !urls.includes(s));
       sourceKey = local.map((s) => {
