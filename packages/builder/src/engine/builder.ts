@@ -33,13 +33,14 @@ import { formatPlatform, hostPlatform } from '../store/platform';
 import type { ImageStore } from '../store/store';
 import { BuildCache, cacheKey, type BuildState, type LayerRef } from './cache';
 import { BuildContext, cleanRel, ContextError, hasWildcards, hashTree } from './context';
-import { archiveKind, CopyError, copyTree, destHost, ensureDir, extractArchive, isDirIn, writeFileEntry, type CopyOptions, type Owner } from './copy';
+import { archiveKind, CopyError, copyTree, destHost, ensureDir, extractArchive, isDirIn, writeFileEntry, writeFileFrom, type CopyOptions, type Owner } from './copy';
 import { refusal, type Entitlement } from './entitlements';
 import { commitLayer, isEmptyDir, lowerDirs } from './layers';
 import type { Progress } from './progress';
 import { RunError, runStep, stopStep, type RunningStep } from './run';
 import { findSlirp, SLIRP_MISSING } from './slirp';
 import { readonlySnapshot, scratchDir, SnapshotError, sweepSnapshots, writableSnapshot, type Snapshot } from './snapshot';
+import { UrlSources, type UrlContent } from './urls';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const PROXY_ARGS = ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY'].flatMap((a) => [a, a.toLowerCase()]);
@@ -134,6 +135,7 @@ function clone<T>(v: T): T {
 
 export class Builder {
   private readonly cache: BuildCache;
+  private readonly urls: UrlSources;
   private readonly df: Dockerfile;
   private readonly stageRuns = new Map<number, Promise<StageResult>>();
   private readonly running = new Set<RunningStep>();
@@ -144,6 +146,7 @@ export class Builder {
 
   constructor(private readonly o: BuildOptions) {
     this.cache = new BuildCache(o.store.root);
+    this.urls = new UrlSources(o.store);
     this.df = parseDockerfile(o.dockerfile.text, { file: o.dockerfile.name });
     if (this.df.stages.length === 0) throw new BuildError(`${o.dockerfile.name}: the Dockerfile has no FROM instruction`);
     // Global scope: platform args, then ARGs before the first FROM with their --build-arg values.
@@ -899,8 +902,16 @@ export class Builder {
     const multi = sources.length + ins.heredocs.length > 1 || sources.some(hasWildcards);
     if (multi && !dest.endsWith('/')) throw new Error(`When using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`);
 
+    const checksum = isAdd && (ins as AddInstruction).checksum !== undefined ? v.expand((ins as AddInstruction).checksum!) : undefined;
+    if (checksum !== undefined) {
+      if (!/^sha256:[0-9a-f]{64}$/.test(checksum)) throw new Error(`--checksum=${checksum}: want sha256:<64 hex digits>`);
+      if (sources.length !== 1) throw new Error("checksum can't be specified for multiple sources");
+      if (!urls.length) throw new Error("checksum can't be specified for non-HTTP(S) sources");
+    }
+
     // What the result depends on: the sources' content and metadata, in the context or in the
-    // stage/image they come from (with their owners, which COPY --from keeps).
+    // stage/image they come from (with their owners, which COPY --from keeps), and for a URL
+    // its content's digest and Last-Modified (fetched or revalidated now), or the pinned digest.
     let sourceKey: unknown;
     if (from !== undefined) {
       sourceKey = [
@@ -929,10 +940,13 @@ export class Builder {
         throw new Error(`${ins.kind} ${local.join(' ')}: no source files were specified`);
       }
     }
+    const fetched = new Map<string, UrlContent>();
+    if (checksum === undefined) for (const u of urls) fetched.set(u, await this.urls.resolve(u));
+    const urlKey = urls.map((u) => (checksum !== undefined ? [u, 'pinned', checksum] : [u, fetched.get(u)!.digest, fetched.get(u)!.lastModified ?? null]));
     const heredocs = ins.heredocs.map((h) => ({ name: h.name, content: h.expand ? v.expand(h.content) : h.content }));
     const by = `${ins.kind} ${[...sources, ...ins.heredocs.map((h) => `<<${h.name}`)].join(' ')} ${rawDest} # buildkit`;
     return {
-      key: JSON.stringify([ins.kind, dest, chown, chmod, ins.link, ins.parents, exclude?.patterns, sourceKey, heredocs, urls, isAdd && (ins as AddInstruction).checksum, wd]),
+      key: JSON.stringify([ins.kind, dest, chown, chmod, ins.link, ins.parents, exclude?.patterns, sourceKey, heredocs, urlKey, wd]),
       createdBy: by,
       execute: async (s) =>
         this.withSnapshot(s, async (snap) => {
@@ -956,7 +970,8 @@ export class Builder {
             } else srcRoot = '';
             for (const src of sources) {
               if (urls.includes(src)) {
-                await addUrl(src, target, this.o.store.root, (ins as AddInstruction).checksum, mk, chmod);
+                const content = checksum !== undefined ? await this.urls.pinned(src, checksum) : fetched.get(src)!;
+                await this.writeUrl(content, target, mk, chmod);
                 continue;
               }
               const matches = from !== undefined ? matchIn(srcRoot, src) : this.o.context.match(src);
@@ -982,6 +997,17 @@ export class Builder {
           }
         }),
     };
+  }
+
+  /**
+   * ADD of a URL: the content the key was made of, from the store, as DEST or DEST/<name>
+   * (0600 unless --chmod, as docker), its mtime the Last-Modified header or epoch 0 (BuildKit).
+   */
+  private async writeUrl(c: UrlContent, target: (name: string) => string, owner: Owner, chmod?: number): Promise<void> {
+    const file = target(path.posix.basename(new URL(c.url).pathname) || 'download');
+    await writeFileFrom(file, this.urls.open(c), owner, chmod ?? 0o600);
+    const mtime = c.lastModified !== undefined && !Number.isNaN(Date.parse(c.lastModified)) ? new Date(c.lastModified) : new Date(0);
+    fs.utimesSync(file, mtime, mtime);
   }
 
   /** Stores the final image (config, manifest) and returns it; the CLI tags it. */
@@ -1121,28 +1147,6 @@ function parseChown(spec: string, rootfs: string): Owner {
   if (g === undefined || g === '') return { uid, gid: /^[0-9]+$/.test(u) ? uid : resolveUser(u, rootfs).gid };
   const gid = /^[0-9]+$/.test(g) ? Number(g) : resolveUser(`0:${g}`, rootfs).gid;
   return { uid, gid };
-}
-
-/** ADD of a URL: downloaded (0600, as docker), its checksum checked when given. */
-async function addUrl(url: string, target: (name: string) => string, storeRoot: string, checksum: string | undefined, owner: Owner, chmod?: number): Promise<void> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(30000) });
-  } catch (e) {
-    const cause = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
-    throw new Error(`ADD ${url}: cannot download it (${cause}); URL sources need network access`);
-  }
-  if (!res.ok) throw new Error(`ADD ${url}: the server answered ${res.status} ${res.statusText}`);
-  const data = Buffer.from(await res.arrayBuffer());
-  if (checksum) {
-    const got = `sha256:${require('crypto').createHash('sha256').update(data).digest('hex')}`;
-    if (got !== checksum) throw new Error(`ADD ${url}: checksum mismatch: want ${checksum}, got ${got}`);
-  }
-  const name = path.posix.basename(new URL(url).pathname) || 'download';
-  void storeRoot;
-  writeFileEntry(target(name), data, owner, chmod ?? 0o600);
-  const lm = res.headers.get('last-modified');
-  if (lm) fs.utimesSync(target(name), new Date(lm), new Date(lm));
 }
 
 export { CopyError, SnapshotError };

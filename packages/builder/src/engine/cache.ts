@@ -10,17 +10,19 @@
  *   seeded from (`from=`), whether an optional secret or SSH socket is there (never a secret's
  *   value nor a digest of it);
  * - COPY/ADD: the sources' content and metadata (the context's, or the `from=` stage's files
- *   with their owners).
+ *   with their owners), and for URLs the content's digest and Last-Modified (urls.ts), or the
+ *   --checksum that pins it.
  *
  * Content is hashed as BuildKit does: types, modes, sizes, link targets and bytes, not mtimes.
  *
  *   <root>/buildcache/steps/<key>.json   {"state": {config, layers}, "descriptors": [layers]}
  *   <root>/buildcache/mounts/<id>/       RUN --mount=type=cache directories
+ *   <root>/buildcache/urls/<url>.json    what ADD <url> downloaded last (urls.ts)
  *   <root>/buildcache/memo/<key>.json    digests of what layers hold at a path (they never change)
  *
  * A hit restores the state after the step (image config with its history, layer list) without
  * running anything, and since the config is restored with its timestamps a rebuild without
- * changes gives the same image ID. The store's gc keeps every blob a step record lists in
+ * changes gives the same image ID. The store's gc keeps every blob a step or URL record lists in
  * "descriptors" (store.ts); `tsbuild prune` removes the cache, then gc frees the blobs.
  */
 import * as crypto from 'crypto';
@@ -48,12 +50,14 @@ export class BuildCache {
   readonly dir: string;
   readonly stepsDir: string;
   readonly mountsDir: string;
+  readonly urlsDir: string;
   readonly memoDir: string;
 
   constructor(storeRoot: string) {
     this.dir = path.join(storeRoot, 'buildcache');
     this.stepsDir = path.join(this.dir, 'steps');
     this.mountsDir = path.join(this.dir, 'mounts');
+    this.urlsDir = path.join(this.dir, 'urls');
     this.memoDir = path.join(this.dir, 'memo');
   }
 
@@ -140,7 +144,7 @@ export class BuildCache {
     return value;
   }
 
-  /** Removes every step record, cache mount and memo; returns the bytes of the files removed. */
+  /** Removes every step record, cache mount, URL record and memo; returns the bytes of the files removed. */
   prune(): { steps: number; bytes: number } {
     let steps = 0;
     let bytes = 0;
@@ -149,11 +153,11 @@ export class BuildCache {
       if (!st.isDirectory()) return st.size;
       return fs.readdirSync(p).reduce((n, e) => n + du(path.join(p, e)), 0);
     };
-    for (const d of [this.stepsDir, this.mountsDir, this.memoDir]) {
+    for (const d of [this.stepsDir, this.mountsDir, this.urlsDir, this.memoDir]) {
       if (!fs.existsSync(d)) continue;
       for (const e of fs.readdirSync(d)) {
         const p = path.join(d, e);
-        if (d === this.stepsDir) steps++;
+        if (d === this.stepsDir || d === this.urlsDir) steps++;
         bytes += du(p);
         fs.rmSync(p, { recursive: true, force: true });
       }

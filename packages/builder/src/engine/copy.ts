@@ -16,6 +16,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
+import { pipeline } from 'stream/promises';
 import * as zlib from 'zlib';
 import type { IgnoreMatcher } from '../dockerfile';
 import { fsops, S_IFBLK, S_IFCHR, S_IFIFO } from '../layers/native';
@@ -193,6 +194,14 @@ export async function extractArchive(file: string, kind: ArchiveKind, dstDir: st
 export function writeFileEntry(dst: string, content: string | Buffer, owner: Owner, mode: number): void {
   replaceNonDir(dst, dst);
   fs.writeFileSync(dst, content, { mode });
+  fs.lchownSync(dst, owner.uid, owner.gid);
+  fs.chmodSync(dst, mode);
+}
+
+/** Writes a file from a stream (ADD of a URL: the downloaded content, read from the store). */
+export async function writeFileFrom(dst: string, content: Readable, owner: Owner, mode: number): Promise<void> {
+  replaceNonDir(dst, dst);
+  await pipeline(content, fs.createWriteStream(dst, { flags: 'wx', mode }));
   fs.lchownSync(dst, owner.uid, owner.gid);
   fs.chmodSync(dst, mode);
 }

@@ -556,23 +556,26 @@ export class ImageStore {
 
   /**
    * Blobs the build cache still uses: each <root>/buildcache/steps/*.json lists its layers in
-   * "descriptors" (engine/cache.ts). gc keeps them until `tsbuild prune` drops the records.
+   * "descriptors" (engine/cache.ts), each buildcache/urls/*.json the content ADD downloaded
+   * (engine/urls.ts). gc keeps them until `tsbuild prune` drops the records.
    */
   private buildCacheRoots(): Descriptor[] {
-    const dir = path.join(this.root, 'buildcache', 'steps');
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
-    } catch {
-      return [];
-    }
     const out: Descriptor[] = [];
-    for (const n of names) {
+    for (const sub of ['steps', 'urls']) {
+      const dir = path.join(this.root, 'buildcache', sub);
+      let names: string[];
       try {
-        const doc = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { descriptors?: Descriptor[] };
-        for (const d of doc.descriptors ?? []) if (d && isDigest(d.digest)) out.push(d);
+        names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
       } catch {
-        /* a torn record protects nothing */
+        continue;
+      }
+      for (const n of names) {
+        try {
+          const doc = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { descriptors?: Descriptor[] };
+          for (const d of doc.descriptors ?? []) if (d && isDigest(d.digest)) out.push(d);
+        } catch {
+          /* a torn record protects nothing */
+        }
       }
     }
     return out;
