@@ -10,9 +10,6 @@ import type { CommandSpec, Parsed } from './parse';
 async function execCommand(a: Parsed): Promise<number> {
   const f = a.flags;
   try {
-    if (f.cgroup !== undefined && (f.cgroup as string[]).length) {
-      throw new RuntimeError('--cgroup (exec into a sub-cgroup) is not supported by tsrun');
-    }
     const { execInContainer } = require('../container/exec') as typeof import('../container/exec');
     return await execInContainer(context(), {
       id: a.args[0],
@@ -33,6 +30,7 @@ async function execCommand(a: Parsed): Promise<number> {
       pidfdSocket: (f.pidfdSocket as string | undefined) || undefined,
       preserveFds: f.preserveFds as number,
       ignorePaused: !!f.ignorePaused,
+      cgroups: f.cgroup as string[] | undefined,
     });
   } catch (e) {
     throw new RuntimeError(`exec failed: ${(e as Error).message}`, 255);
@@ -61,7 +59,7 @@ export const PROCESS_COMMANDS: CommandSpec[] = [
       { name: 'no-new-privs', type: 'boolean', default: false, describe: 'set the no new privileges value for the process' },
       { name: 'cap', alias: 'c', type: 'strings', describe: 'add a capability to the bounding set for the process' },
       { name: 'preserve-fds', type: 'number', default: 0, describe: 'Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)' },
-      { name: 'cgroup', type: 'strings', describe: 'run the process in an (existing) sub-cgroup(s) (not supported)' },
+      { name: 'cgroup', type: 'strings', describe: 'run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.' },
       { name: 'ignore-paused', type: 'boolean', default: false, describe: 'allow exec in a paused container' },
     ],
     run: execCommand,

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadCgroupManager } from '../cgroups';
 import { CgroupEntry, openCgroupEntry } from '../cgroups/entry';
+import { explainJoinFailure, parseSubCgroupArgs, subCgroupTargets } from '../cgroups/sub-cgroups';
 import { RuntimeError } from '../errors';
 import { Launch } from '../launch/launcher';
 import { connectConsoleSocket } from '../launch/console-socket';
@@ -33,6 +34,8 @@ export interface ExecOptions extends ExecProcessFlags {
   pidfdSocket?: string;
   preserveFds: number;
   ignorePaused: boolean;
+  /** --cgroup values: sub-cgroups of the container's cgroup to run in (cgroups/sub-cgroups.ts). */
+  cgroups?: string[];
 }
 
 /** The same rules as `create`/`run` (runc's checkTerminal), for an exec'd process. */
@@ -58,6 +61,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
     }
     if (status === 'creating') throw new RuntimeError('cannot exec in a container that is being created');
     const proc = execProcess(rec.config, o);
+    const subRequest = parseSubCgroupArgs(o.cgroups);
     checkTerminal(!!proc.terminal, o.detach, o.consoleSocket);
 
     let pidfdSocket: PidfdSocket | undefined;
@@ -80,8 +84,14 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
         warn: (m) => ctx.log.warn(m),
         seccompCacheDir: cacheDir('seccomp', ctx.rootless),
       });
-      // Stage 1 enters the container's cgroups by itself, as for create (cgroups/entry.ts).
-      if (rec.cgroup) entry = openCgroupEntry(loadCgroupManager(rec.cgroup), ctx.rootless);
+      // Stage 1 enters the container's cgroups by itself, as for create (cgroups/entry.ts), or
+      // the sub-cgroups of them that --cgroup names.
+      if (rec.cgroup) {
+        const m = loadCgroupManager(rec.cgroup);
+        entry = openCgroupEntry(m, ctx.rootless, subRequest && subCgroupTargets(m, subRequest));
+      } else if (subRequest) {
+        throw new RuntimeError('the container has no cgroup of its own: there is no sub-cgroup to join');
+      }
       launch = Launch.run(entry ? { ...plan, ...entry.plan } : plan, {
         mapUser: () => {
           throw new RuntimeError('unexpected user namespace set-up in exec');
@@ -106,7 +116,7 @@ export async function execInContainer(ctx: Context, o: ExecOptions): Promise<num
     } catch (e) {
       launch?.abort();
       if (relay) await relay.finish();
-      throw e;
+      throw subRequest && entry ? explainJoinFailure(e, { v2: entry.plan.cgroupPath, v1: entry.plan.cgroupTasks.map((t) => t.path) }) : e;
     } finally {
       entry?.close();
       pidfdSocket?.close();
