@@ -45,6 +45,14 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// lremovexattr(path, name); an attribute that is not there is not an error.
+Napi::Value Lremovexattr(const Napi::CallbackInfo& info) {
+  std::string p = Str(info[0]), name = Str(info[1]);
+  if (lremovexattr(p.c_str(), name.c_str()) != 0 && errno != ENODATA)
+    return Fail(info.Env(), errno, "lremovexattr " + p + " " + name);
+  return info.Env().Undefined();
+}
+
 // lgetxattr(path, name) -> Buffer, or undefined when the attribute is absent.
 Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -111,6 +119,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, Mknod));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));
   exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr));
+  exports.Set("lremovexattr", Napi::Function::New(env, Lremovexattr));
   exports.Set("llistxattr", Napi::Function::New(env, Llistxattr));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umount2", Napi::Function::New(env, Umount2));
