@@ -187,6 +187,12 @@ function readIf(dir: string, file: string): string | undefined {
   }
 }
 
+/** libuv's texts of the errnos a join fails with, as strerror(3) words them. */
+const LINUX_TEXT: Record<string, string> = {
+  'resource busy or locked': 'device or resource busy', // EBUSY
+  'operation not supported on socket': 'operation not supported', // EOPNOTSUPP
+};
+
 /**
  * A refusal of the kernel to let the process into a sub-cgroup (the addon reports "join cgroup
  * DIR: <errno>"), with the reason the cgroup's files show: on v2, controllers enabled for its
@@ -211,8 +217,8 @@ export function explainJoinFailure(e: unknown, dirs: { v2?: string; v1: string[]
     const empty = ['cpuset.cpus', 'cpuset.mems'].filter((f) => readIf(dir, f) === '');
     if (empty.length) why = `its ${empty.join(' and ')} ${empty.length > 1 ? 'are' : 'is'} empty: a v1 cpuset takes tasks once both are set`;
   }
-  // libuv calls EOPNOTSUPP "operation not supported on socket"; here it is no socket.
-  const errText = text.replace(/^operation not supported on socket$/, 'operation not supported');
+  // The kernel's words (as runc prints them) where libuv has its own, which mislead here.
+  const errText = LINUX_TEXT[text] ?? text;
   if (!why && errText === text) return e;
   const exitCode = e instanceof RuntimeError ? e.exitCode : 1;
   return new RuntimeError(`join cgroup ${dir}: ${errText}${why ? ` (${why})` : ''}`, exitCode);
