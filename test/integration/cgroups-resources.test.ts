@@ -5,17 +5,23 @@
  * hog OOM-killed at its limit, a fork bomb stopped by pids.max, a device the filter refuses.
  */
 import * as fs from 'fs';
-import { itTsrun, ok, pidAlive, Spec, useSandbox, waitFor } from '../helpers/runtime';
+import { isRunc, itTsrun, ok, pidAlive, Spec, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 const MB = 1024 * 1024;
 const v1 = / - cgroup cgroup /.test(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
 const describeV1 = v1 ? describe : describe.skip;
 
-/** A bundle whose container lives in the cgroup /<id> (unique, so leak checks find it). */
+/**
+ * A bundle whose container lives in the cgroup /<id> (unique, so leak checks find it). On v2 it
+ * gets a cgroup namespace, as Docker and podman give one there by default: /sys/fs/cgroup is
+ * then the container's own cgroup on every runtime (without one, runc 1.1 mounts a cgroup2 that
+ * shows the whole tree).
+ */
 function bundle(id: string, script: string, edit?: (s: Spec) => void): string {
   return sb.bundle(['sh', '-c', script], (s) => {
     s.linux.cgroupsPath = `/${id}`;
+    if (!v1 && !s.linux.namespaces.some((n: { type: string }) => n.type === 'cgroup')) s.linux.namespaces.push({ type: 'cgroup' });
     edit?.(s);
   });
 }
@@ -39,7 +45,9 @@ function readInside(name: string, files: string[], edit: (s: Spec) => void): Rec
 
 describe('the container\'s cgroup', () => {
   it('/proc/self/cgroup names the configured path in every hierarchy', () => {
-    const { id, r } = runScript('cgpath', 'cat /proc/self/cgroup');
+    const { id, r } = runScript('cgpath', 'cat /proc/self/cgroup', (s) => {
+      s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'cgroup');
+    });
     const lines = ok(r).stdout.trim().split('\n');
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).toMatch(new RegExp(`^\\d+:[^:]*:/${id}$`));
@@ -172,16 +180,19 @@ function blockDevice(): [number, number] | undefined {
     const got = readInside('huge2', ['hugetlb.2MB.max', 'hugetlb.2MB.rsvd.max'], (s) => {
       s.linux.resources.hugepageLimits = [{ pageSize: '2MB', limit: 8 * MB }];
     });
-    expect(got).toEqual({ 'hugetlb.2MB.max': String(8 * MB), 'hugetlb.2MB.rsvd.max': String(8 * MB) });
+    expect(got['hugetlb.2MB.max']).toBe(String(8 * MB));
+    // runc 1.2 and later (and tsrun) limit the reservations too; Debian's runc 1.1.5 leaves them at max.
+    expect(got['hugetlb.2MB.rsvd.max']).toBe(isRunc ? 'max' : String(8 * MB));
   });
 
   it('the controllers the limits need are enabled in the container\'s parent', () => {
-    const { id, r } = runScript('ctrl2', 'cat /sys/fs/cgroup/cgroup.controllers; grep ^0:: /proc/self/cgroup', (s) => {
+    const { r } = runScript('ctrl2', 'cat /sys/fs/cgroup/cgroup.controllers; grep ^0:: /proc/self/cgroup', (s) => {
       s.linux.resources.memory = { limit: 64 * MB };
     });
     const [controllers, self] = ok(r).stdout.trim().split('\n');
     expect(controllers.split(' ')).toEqual(expect.arrayContaining(['cpuset', 'cpu', 'io', 'memory', 'pids']));
-    expect(self).toBe(`0::/${id}`);
+    // In its cgroup namespace the container's own cgroup is its root.
+    expect(self).toBe('0::/');
   });
 });
 
@@ -221,7 +232,9 @@ describe('limits at work', () => {
 });
 
 describe('delete and errors', () => {
-  it('delete removes the cgroup even when processes outlive init (they are killed first)', async () => {
+  // runc 1.1.5 on v2 kills them but removes the directory at once, while they are still dying,
+  // and leaves it behind (its RemovePath does not retry there; later runc versions do).
+  (isRunc && !v1 ? it.skip : it)('delete removes the cgroup even when processes outlive init (they are killed first)', async () => {
     // Without a pid namespace, init's child survives init and stays in the cgroup.
     const id = sb.id('linger');
     const b = bundle(id, 'sleep 300 & exit 0', (s) => {

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import { ok, readIf, RUNTIME, useSandbox, waitFor } from '../helpers/runtime';
+import { isRunc, ok, readIf, RUNTIME, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
 const MB = 1024 * 1024;
@@ -46,8 +46,12 @@ describe('events', () => {
     expect(d.memory.usage.failcnt).toBe(0);
     expect(d.memory.swap).toBeDefined();
     expect(d.pids).toEqual({ current: 3, limit: 30 });
-    expect(Array.isArray(d.cpuset.cpus)).toBe(true);
-    expect(d.cpuset.cpus.length).toBeGreaterThan(0);
+    // Debian's runc 1.1.5 reports cpuset stats from v1 files only (its v2 driver has none).
+    const v2 = !/ - cgroup cgroup /.test(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+    if (!(isRunc && v2)) {
+      expect(Array.isArray(d.cpuset.cpus)).toBe(true);
+      expect(d.cpuset.cpus.length).toBeGreaterThan(0);
+    }
   });
 
   it('the stream: stats every interval, "oom" when the kernel kills at the limit, ends with the container', async () => {

@@ -57,6 +57,8 @@ async function watcher(): Promise<{ id: string; inside: () => Values }> {
   const reads = Object.entries(FILES).map(([k, f]) => `[ -e /sys/fs/cgroup/${f} ] && { read -r v < /sys/fs/cgroup/${f}; echo "${k} $v"; }`).join('; ');
   const b = sb.bundle(['sh', '-c', `while true; do { ${reads}; } > /dev/shm/v.new; mv /dev/shm/v.new /dev/shm/v; sleep 0.05; done`], (s) => {
     s.linux.cgroupsPath = `/${id}`;
+    // v2: its own cgroup at /sys/fs/cgroup on every runtime, as Docker and podman set it up there.
+    if (!v1) s.linux.namespaces.push({ type: 'cgroup' });
     s.linux.resources.memory = { limit: 64 * MB };
     s.linux.resources.pids = { limit: 50 };
   });
