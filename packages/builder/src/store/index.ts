@@ -4,4 +4,5 @@ export { StoreError, NoSuchImageError, DigestMismatchError } from './errors';
 export { parseReference, tryParseReference, formatReference, familiarReference, familiarRepository, repository, type Reference } from './reference';
 export { hostPlatform, formatPlatform, parsePlatform, platformMatches, chooseManifest } from './platform';
 export { isDigest, checkDigest, sha256, encoded, shortId } from './digest';
-export { isIndexType, isManifestType, layerCompression } from './media';
+export { isIndexType, isManifestType, layerCompression, layerFamily, layerMediaType } from './media';
+export { parseCompression, effectiveLevel, compressor, decompressor, detectCompression, fileCompression, uncompressedDigest, type Compression, type CompressionSpec } from './compression';

@@ -8,6 +8,8 @@
  *                                ("docker.io/library/busybox:latest"); untagged images have none
  *   <root>/blobs/sha256/<hex>    content, named by its digest
  *   <root>/ingest/               temporary files of writes in progress (same filesystem as blobs)
+ *   <root>/variants/             compressed variants of layers made for pushes and exports
+ *                                (variants.ts), kept in blobs/ while the layer they come from is
  *   <root>/gc.lock, index.lock   flock files (lock.ts)
  *
  * Other directories under the root (layer caches, bundles) belong to other parts of the
@@ -21,9 +23,10 @@
  *   fsyncs and renames it. Writers put every blob first and update index.json last, so a crash
  *   (kill -9, power cut) never leaves a tag pointing at a missing blob; it may leave blobs
  *   nothing references and files in ingest/, which gc() removes.
- * - gc() marks from index.json through indexes, manifests, configs and layers and deletes the
- *   blobs nothing reaches, under an exclusive lock that writers hold shared meanwhile (so call
- *   multi-step writes inside session()).
+ * - gc() marks from index.json through indexes, manifests, configs and layers (and the
+ *   compressed variants of the layers it keeps) and deletes the blobs nothing reaches, under
+ *   an exclusive lock that writers hold shared meanwhile (so call multi-step writes inside
+ *   session()).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -37,6 +40,7 @@ import { fsyncDir, tempName, writeFileAtomic } from './fsutil';
 import { FileLock } from './lock';
 import { documentKind, isIndexType, isManifestType } from './media';
 import { chooseManifest, formatPlatform, hostPlatform } from './platform';
+import { listVariants } from './variants';
 import { formatReference, parseReference, tryParseReference, type Reference } from './reference';
 
 export const DEFAULT_ROOT = '/var/lib/tsbuild';
@@ -582,13 +586,19 @@ export class ImageStore {
   }
 
   /**
-   * Deletes every blob not reachable from index.json or the build cache, and leftovers of
-   * interrupted writes in ingest/. Only blobs/ and ingest/ are touched.
+   * Deletes every blob not reachable from index.json or the build cache (or a variant of a
+   * layer that is), and leftovers of interrupted writes in ingest/. Only blobs/, ingest/ and
+   * the records of variants whose blob goes are touched.
    */
   async gc(): Promise<{ removed: string[]; freed: number }> {
     return this.gcLock.with('exclusive', () =>
       this.indexLock.with('exclusive', () => {
         const live = this.mark([...this.readIndex().manifests, ...this.buildCacheRoots()]);
+        // a compressed variant lives as long as the layer it was made from
+        for (const { file, variant } of listVariants(this.root)) {
+          if (variant && live.has(variant.source) && this.hasBlob(variant.digest)) live.add(variant.digest);
+          else fs.rmSync(file, { force: true });
+        }
         const removed: string[] = [];
         let freed = 0;
         for (const name of fs.readdirSync(this.blobsDir)) {
