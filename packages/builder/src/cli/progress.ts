@@ -64,6 +64,9 @@ export class TransferView {
       case 'waiting':
         text = pull ? 'Pulling fs layer' : 'Preparing';
         break;
+      case 'compressing':
+        text = `Compressing (${e.detail ?? 'gzip'})`;
+        break;
       case 'exists':
         text = pull ? 'Already exists' : 'Layer already exists';
         break;

@@ -13,6 +13,7 @@ import type { Credentials } from '../registry/authfile';
 import type { RegistryOptions } from '../registry/client';
 import type { FlagSpec, CommandSpec, FlagValues } from './parse';
 import { TransferView } from './progress';
+import { compressionFlags, compressionFrom } from './compression-flags';
 import { getContext } from './commands';
 
 const REGISTRY_FLAGS: FlagSpec[] = [
@@ -71,15 +72,17 @@ const push: CommandSpec = {
   name: 'push',
   args: ['NAME[:TAG]', '[DESTINATION]'],
   describe: 'Upload an image to a registry (to DESTINATION, default NAME itself)',
-  flags: [{ name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'Suppress verbose output' }, ...REGISTRY_FLAGS],
+  flags: [{ name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'Suppress verbose output' }, ...compressionFlags('default gzip'), ...REGISTRY_FLAGS],
   async run(flags, [source, dest]) {
     const ctx = getContext();
     const { pushImage, pushDestination } = await import('../registry/push');
+    // bad flags fail here, before the store or the registry is touched
+    const compression = compressionFrom(flags, 'gzip');
     const target = pushDestination(source, dest);
     const store = ctx.store();
     store.find(source); // "No such image" before anything is printed
     const view = flags.quiet ? undefined : new TransferView(process.stdout, 'push', `The push refers to repository [${target.domain}/${target.path}]`);
-    const r = await pushImage(store, source, dest, { ...registryOptions(flags, view), progress: view ? (e) => view.event(e) : undefined });
+    const r = await pushImage(store, source, dest, { ...registryOptions(flags, view), compression, progress: view ? (e) => view.event(e) : undefined });
     view?.finish();
     ctx.out(`${target.tag ?? 'latest'}: digest: ${r.digest} size: ${r.size}\n`);
   },

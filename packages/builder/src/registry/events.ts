@@ -1,6 +1,7 @@
 /** What pull and push report as they go, for a progress display (or nothing). */
 export type TransferAction =
   | 'waiting' // queued
+  | 'compressing' // a layer compressed before its upload (detail: the compression)
   | 'exists' // already in the store / the registry: nothing to transfer
   | 'downloading'
   | 'downloaded' // verified and stored
@@ -17,7 +18,7 @@ export interface TransferEvent {
   /** Bytes transferred so far, and the blob's size. */
   done?: number;
   total?: number;
-  /** The repository a blob was mounted from, or why a transfer is retried. */
+  /** The repository a blob was mounted from, why a transfer is retried, the compression. */
   detail?: string;
 }
 
