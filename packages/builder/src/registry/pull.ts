@@ -3,8 +3,9 @@
  *
  * The manifest (for a multi-platform index, the one for the wanted platform) is fetched by
  * tag or digest; the blobs the store lacks are downloaded in parallel into its ingest/
- * directory, each verified against its digest (resumed after a broken connection). Only
- * when all are there are they moved into blobs/, then the manifest is stored and the tag set
+ * directory, each verified against its digest (resumed after a broken connection), and each
+ * layer (gzip, zstd or plain, by its content) against the config's diff_id once decompressed.
+ * Only when all are there are they moved into blobs/, then the manifest is stored and the tag set
  * (blobs first, index.json last, under the store's session lock). A pull that fails leaves
  * the store as it was: nothing in blobs/, no tag.
  *
@@ -13,10 +14,11 @@
  * multi-platform image), as docker prints after "Digest:".
  */
 import * as fs from 'fs';
-import type { Descriptor, Index, Manifest, Platform } from '@tsrun/spec';
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '@tsrun/spec';
+import { uncompressedDigest } from '../store/compression';
 import { checkDigest } from '../store/digest';
 import { NoSuchImageError } from '../store/errors';
-import { isIndexType } from '../store/media';
+import { isIndexType, layerFamily } from '../store/media';
 import { chooseManifest, formatPlatform, hostPlatform } from '../store/platform';
 import { formatReference, parseReference, type Reference } from '../store/reference';
 import type { ImageStore } from '../store/store';
@@ -107,14 +109,28 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
     try {
       const missing = blobs.filter((b) => !store.hasBlob(b.desc.digest));
       for (const b of blobs) opts.progress?.({ digest: b.desc.digest, kind: b.kind, action: missing.includes(b) ? 'waiting' : 'exists', total: b.desc.size });
-      await runLimited(missing, opts.concurrency ?? 3, async ({ desc, kind }) => {
+      const download = async ({ desc, kind }: (typeof blobs)[number]) => {
         const tmp = store.ingestPath('pull');
         downloads.set(desc.digest, tmp);
         opts.progress?.({ digest: desc.digest, kind, action: 'downloading', done: 0, total: desc.size });
         await client.downloadBlob(ref.path, desc, tmp, (done, total) => opts.progress?.({ digest: desc.digest, kind, action: 'downloading', done, total }));
-      });
+      };
+      // the config first: its diff_ids are what the layers must decompress to
+      const configBlob = missing.find((b) => b.kind === 'config' && b.desc.digest === manifest.config.digest);
+      if (configBlob) await download(configBlob);
       const configFile = downloads.get(manifest.config.digest);
-      parseJSON(configFile ? fs.readFileSync(configFile) : store.readBlob(manifest.config.digest), `${name}: image config ${manifest.config.digest}`);
+      const config = parseJSON<ImageConfig>(configFile ? fs.readFileSync(configFile) : store.readBlob(manifest.config.digest), `${name}: image config ${manifest.config.digest}`);
+      const diffIds = expectedDiffIds(name, manifestDoc.digest, manifest, config);
+      await runLimited(missing.filter((b) => b !== configBlob), opts.concurrency ?? 3, async (b) => {
+        await download(b);
+        // both digests: the blob's (checked as it came) and its uncompressed content's
+        const want = diffIds.get(b.desc.digest);
+        if (b.kind !== 'layer' || want === undefined) return;
+        const got = await uncompressedDigest(downloads.get(b.desc.digest)!, `${name}: layer ${b.desc.digest}`);
+        if (got.digest !== want) {
+          throw new RegistryError(`${name}: layer ${b.desc.digest} failed verification: its uncompressed content has digest ${got.digest}, the image config's diff_id is ${want}`, undefined, 'DIGEST_MISMATCH');
+        }
+      });
       // every blob is here and verified: now they may enter the store
       for (const [digest, tmp] of downloads) {
         store.commitFile(tmp, digest);
@@ -129,6 +145,27 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
       for (const tmp of downloads.values()) fs.rmSync(tmp, { force: true });
     }
   });
+}
+
+/**
+ * The diff_id each layer blob must decompress to, from the image config (layers of media types
+ * that are no layer, e.g. an artifact's, are not checked).
+ */
+function expectedDiffIds(name: string, manifestDigest: string, manifest: Manifest, config: ImageConfig): Map<string, string> {
+  const out = new Map<string, string>();
+  const layers = manifest.layers.map((l, i) => ({ l, i })).filter(({ l }) => layerFamily(l.mediaType));
+  if (!layers.length) return out;
+  const diffIds = config?.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
+    throw new RegistryError(`${name}: manifest ${manifestDigest} has ${manifest.layers.length} layers, its image config ${manifest.config.digest} ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids`);
+  }
+  for (const { l, i } of layers) {
+    const d = checkDigest(diffIds[i], `diff_id ${i} in image config ${manifest.config.digest}`);
+    const seen = out.get(l.digest);
+    if (seen !== undefined && seen !== d) throw new RegistryError(`${name}: layer ${l.digest} appears twice in manifest ${manifestDigest} with different diff_ids`);
+    out.set(l.digest, d);
+  }
+  return out;
 }
 
 function parseJSON<T>(bytes: Buffer, what: string): T {
