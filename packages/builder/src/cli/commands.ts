@@ -12,6 +12,7 @@ import type { ImageStore, ResolvedImage } from '../store/store';
 import type { CommandSpec, FlagValues } from './parse';
 import { humanSize, since, table } from './format';
 import { REGISTRY_COMMANDS } from './registry-commands';
+import { compressionFlags, compressionFrom } from './compression-flags';
 import { buildCommand, pruneCommand } from '../engine/cli';
 
 export interface CliContext {
@@ -232,16 +233,19 @@ const save: CommandSpec = {
   flags: [
     { name: 'output', alias: 'o', type: 'string', describe: 'Write to a file (or, for oci-dir, a new directory) instead of STDOUT' },
     { name: 'format', type: 'string', default: 'docker-archive', choices: ['docker-archive', 'oci-archive', 'oci-dir'], describe: 'docker-archive, oci-archive or oci-dir' },
+    ...compressionFlags('default: layers as stored; docker-archive uncompressed'),
   ],
   async run(flags, args) {
+    // bad flags fail here, before anything is written
+    const compression = compressionFrom(flags, undefined);
     const store = ctx.store();
     const { exportToPath, exportToStream } = await import('../transfer/export');
     const format = String(flags.format) as 'docker-archive' | 'oci-archive' | 'oci-dir';
     const items = exportItems(store, args);
-    if (flags.output !== undefined) return void (await exportToPath(store, format, items, String(flags.output)));
+    if (flags.output !== undefined) return void (await exportToPath(store, format, items, String(flags.output), { compression }));
     if (format === 'oci-dir') throw new StoreError('--format oci-dir needs an output directory (-o DIR)');
     if (process.stdout.isTTY) throw new StoreError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-    await exportToStream(store, format, items, process.stdout);
+    await exportToStream(store, format, items, process.stdout, { compression });
   },
 };
 

@@ -1,5 +1,5 @@
 /**
- * Reading image archives (oci-archive and docker-archive tarballs, optionally gzipped): the
+ * Reading image archives (oci-archive and docker-archive tarballs, optionally gzip or zstd): the
  * tar is extracted once into a private directory under the store's ingest/, each regular file
  * hashed while written, so that blobs can then be verified and moved into blobs/ without a
  * second copy. Links between members (docker-archive's `<id>/layer.tar -> ../<x>.tar`) are
@@ -9,10 +9,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import * as zlib from 'zlib';
 import { Readable, Transform, type TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
 import * as tar from 'tar-stream';
+import { decompressionError, decompressor, detectCompression } from '../store/compression';
 import { StoreError } from '../store/errors';
 import type { ImageStore } from '../store/store';
 
@@ -53,7 +53,7 @@ class HashCount extends Transform {
   }
 }
 
-/** Wraps `input` so that gzip content is decompressed (docker load takes .tar.gz). */
+/** Wraps `input` so that gzip or zstd content is decompressed (docker load takes both). */
 export async function maybeGunzip(input: Readable): Promise<Readable> {
   const first = await new Promise<Buffer | null>((resolve, reject) => {
     const onReadable = () => {
@@ -79,9 +79,12 @@ export async function maybeGunzip(input: Readable): Promise<Readable> {
   });
   if (!first) throw new StoreError('the archive is empty');
   input.unshift(first);
-  if (first[0] === 0x1f && first[1] === 0x8b) return input.pipe(zlib.createGunzip());
-  if (first.readUInt32LE(0) === 0xfd2fb528) throw new StoreError('zstd-compressed archives are not supported: decompress it first');
-  return input;
+  const compression = detectCompression(first);
+  if (compression === 'uncompressed') return input;
+  const d = decompressor(compression);
+  input.on('error', (e) => d.destroy(e));
+  d.on('error', () => input.destroy());
+  return input.pipe(d) as unknown as Readable;
 }
 
 class ExtractedTree implements SourceTree {
@@ -120,7 +123,7 @@ class ExtractedTree implements SourceTree {
   }
 }
 
-/** Extracts a tar stream (plain or gzip) into ingest/; dispose() the result when done. */
+/** Extracts a tar stream (plain, gzip or zstd) into ingest/; dispose() the result when done. */
 export async function extractArchive(store: ImageStore, input: Readable): Promise<SourceTree> {
   const tree = new ExtractedTree(store.ingestPath('archive'));
   fs.mkdirSync(tree.dir, { mode: 0o700 });
@@ -160,6 +163,7 @@ export async function extractArchive(store: ImageStore, input: Readable): Promis
 }
 
 function tarError(e: unknown): Error {
+  e = decompressionError(e, 'the archive');
   if (e instanceof StoreError) return e;
   const msg = (e as Error).message ?? String(e);
   if (/header|tar|Unexpected end/i.test(msg)) return new StoreError(`not a valid tar archive: ${msg}`);

@@ -2,12 +2,13 @@
  * Exporting images from the store: an OCI layout (directory or oci-archive tarball, which
  * `podman load`, `skopeo copy oci-archive:` and `docker load` (25+) read) or a Docker archive
  * (`docker load`, `podman load`): manifest.json, repositories, <config hex>.json and one
- * uncompressed <diff_id hex>.tar per layer. Blobs are verified as they are copied out; the
- * output appears under its name only when complete.
+ * uncompressed <diff_id hex>.tar per layer. With a compression (recompress.ts), layers are
+ * written gzip or zstd (or all uncompressed) and the OCI manifests rewritten to name them.
+ * Blobs are verified as they are copied out; the output appears under its name only when
+ * complete.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import * as crypto from 'crypto';
 import { Readable, Writable } from 'stream';
 import { pipeline } from 'stream/promises';
@@ -16,8 +17,10 @@ import { Annotation, MediaType, type Descriptor, type Index, type Manifest } fro
 import { encoded } from '../store/digest';
 import { StoreError } from '../store/errors';
 import { documentKind, isIndexType, isManifestType, layerCompression } from '../store/media';
+import { decompressionError, decompressor, fileCompression, type CompressionSpec } from '../store/compression';
 import { tempName } from '../store/fsutil';
 import type { ImageStore, ResolvedImage } from '../store/store';
+import { planImage, shipLayer } from './recompress';
 
 export type ExportFormat = 'oci-archive' | 'oci-dir' | 'docker-archive';
 export const EXPORT_FORMATS: ExportFormat[] = ['docker-archive', 'oci-archive', 'oci-dir'];
@@ -104,18 +107,37 @@ function closure(store: ImageStore, top: Descriptor): Descriptor[] {
   return [...out.values()];
 }
 
-async function writeLayout(store: ImageStore, items: ExportItem[], sink: Sink): Promise<void> {
+async function writeLayout(store: ImageStore, items: ExportItem[], sink: Sink, spec?: CompressionSpec): Promise<void> {
   await sink.file('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
   const written = new Set<string>();
   const manifests: Descriptor[] = [];
+  const stored = async (digest: string) => {
+    if (written.has(digest)) return;
+    written.add(digest);
+    await sink.stream(blobName(digest), store.blobSize(digest)!, store.openBlob(digest));
+  };
   for (const { image, names } of items) {
-    for (const d of closure(store, image.top)) {
-      if (written.has(d.digest)) continue;
-      written.add(d.digest);
-      const size = store.blobSize(d.digest)!;
-      await sink.stream(blobName(d.digest), size, store.openBlob(d.digest));
+    const plan = spec ? await planImage(store, image.top, spec) : undefined;
+    let top = image.top;
+    if (!plan?.changed) {
+      for (const d of closure(store, image.top)) await stored(d.digest);
+    } else {
+      // the rewritten manifests (and index) from memory, the blobs they name from the store
+      for (const m of plan.manifests) {
+        await stored(m.doc.config.digest);
+        for (const l of m.doc.layers) await stored(l.digest);
+        if (!written.has(m.desc.digest)) {
+          written.add(m.desc.digest);
+          await sink.file(blobName(m.desc.digest), m.bytes);
+        }
+      }
+      if (plan.isIndex && !written.has(plan.top.digest)) {
+        written.add(plan.top.digest);
+        await sink.file(blobName(plan.top.digest), plan.topBytes);
+      }
+      top = plan.top;
     }
-    const base: Descriptor = { mediaType: image.top.mediaType, digest: image.top.digest, size: image.top.size };
+    const base: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.size };
     if (image.top.platform) base.platform = image.top.platform;
     if (!names.length) manifests.push(base);
     for (const n of names) manifests.push({ ...base, annotations: { [Annotation.RefName]: n } });
@@ -126,17 +148,18 @@ async function writeLayout(store: ImageStore, items: ExportItem[], sink: Sink): 
 
 /** A layer as an uncompressed tar file in ingest/ (docker-archive needs its size up front). */
 async function uncompressedLayer(store: ImageStore, layer: Descriptor, diffId: string): Promise<{ file: string; size: number; temp: boolean }> {
-  const kind = layerCompression(layer.mediaType);
-  if (kind === 'none') return { file: store.blobPath(layer.digest), size: store.blobSize(layer.digest)!, temp: false };
-  if (kind === 'zstd') throw new StoreError(`layer ${layer.digest} is zstd-compressed, which Docker archives cannot hold and this build cannot decompress: use --format oci-archive`);
-  if (kind !== 'gzip') throw new StoreError(`layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
+  if (!layerCompression(layer.mediaType)) throw new StoreError(`layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
+  if (!store.hasBlob(layer.digest)) throw new StoreError(`blob ${layer.digest} is missing from the image store ${store.root}`);
+  // by content, whatever the media type says
+  const kind = fileCompression(store.blobPath(layer.digest));
+  if (kind === 'uncompressed') return { file: store.blobPath(layer.digest), size: store.blobSize(layer.digest)!, temp: false };
   const file = store.ingestPath('layer');
   const hash = crypto.createHash('sha256');
   let size = 0;
   try {
     await pipeline(
       store.openBlob(layer.digest),
-      zlib.createGunzip(),
+      decompressor(kind),
       async function* (src: AsyncIterable<Buffer>) {
         for await (const c of src) {
           hash.update(c);
@@ -148,7 +171,7 @@ async function uncompressedLayer(store: ImageStore, layer: Descriptor, diffId: s
     );
   } catch (e) {
     fs.rmSync(file, { force: true });
-    throw e;
+    throw decompressionError(e, `layer ${layer.digest}`);
   }
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== diffId) {
@@ -158,7 +181,14 @@ async function uncompressedLayer(store: ImageStore, layer: Descriptor, diffId: s
   return { file, size, temp: true };
 }
 
-async function writeDockerArchive(store: ImageStore, items: ExportItem[], sink: Sink): Promise<void> {
+/**
+ * docker-archive: manifest.json, repositories, the configs and the layers. Uncompressed (the
+ * default, as docker save writes them), each layer is `<diff_id hex>.tar`; gzip or zstd, it is
+ * `blobs/sha256/<hex>` of the compressed blob, as BuildKit's docker exporter and docker 25
+ * write them (docker load and podman load decompress what they find).
+ */
+async function writeDockerArchive(store: ImageStore, items: ExportItem[], sink: Sink, spec?: CompressionSpec): Promise<void> {
+  const compressed = spec !== undefined && spec.compression !== 'uncompressed';
   const entries: { Config: string; RepoTags: string[] | null; Layers: string[] }[] = [];
   const repositories: Record<string, Record<string, string>> = {};
   const written = new Set<string>();
@@ -172,6 +202,15 @@ async function writeDockerArchive(store: ImageStore, items: ExportItem[], sink: 
     }
     const layerNames: string[] = [];
     for (const [i, layer] of image.layers.entries()) {
+      if (compressed) {
+        const shipped = await shipLayer(store, layer, diffIds[i], spec);
+        const name = shipped.compression === 'uncompressed' ? `${encoded(diffIds[i])}.tar` : blobName(shipped.digest);
+        layerNames.push(name);
+        if (written.has(name)) continue;
+        written.add(name);
+        await sink.stream(name, shipped.size, store.openBlob(shipped.digest));
+        continue;
+      }
       const name = `${encoded(diffIds[i])}.tar`;
       layerNames.push(name);
       if (written.has(name)) continue;
@@ -195,16 +234,21 @@ async function writeDockerArchive(store: ImageStore, items: ExportItem[], sink: 
   await sink.file('repositories', Buffer.from(JSON.stringify(repositories)));
 }
 
-function write(store: ImageStore, format: ExportFormat, items: ExportItem[], sink: Sink): Promise<void> {
-  return format === 'docker-archive' ? writeDockerArchive(store, items, sink) : writeLayout(store, items, sink);
+/** How layers are written: as stored (OCI formats) or uncompressed (docker-archive) by default. */
+export interface ExportOptions {
+  compression?: CompressionSpec;
+}
+
+function write(store: ImageStore, format: ExportFormat, items: ExportItem[], sink: Sink, opts: ExportOptions): Promise<void> {
+  return format === 'docker-archive' ? writeDockerArchive(store, items, sink, opts.compression) : writeLayout(store, items, sink, opts.compression);
 }
 
 /** Streams a tar archive into `out`; on error the archive is torn down and the error thrown. */
-async function writeTar(store: ImageStore, format: ExportFormat, items: ExportItem[], out: Writable): Promise<void> {
+async function writeTar(store: ImageStore, format: ExportFormat, items: ExportItem[], out: Writable, opts: ExportOptions): Promise<void> {
   const sink = new TarSink();
   const done = pipeline(sink.pack as unknown as Readable, out);
   try {
-    await write(store, format, items, sink);
+    await write(store, format, items, sink, opts);
     sink.pack.finalize();
   } catch (e) {
     sink.pack.destroy(e as Error);
@@ -215,8 +259,8 @@ async function writeTar(store: ImageStore, format: ExportFormat, items: ExportIt
 }
 
 /** Writes the archive to a stream (e.g. stdout). */
-export async function exportToStream(store: ImageStore, format: Exclude<ExportFormat, 'oci-dir'>, items: ExportItem[], out: Writable): Promise<void> {
-  await store.session(() => writeTar(store, format, items, out));
+export async function exportToStream(store: ImageStore, format: Exclude<ExportFormat, 'oci-dir'>, items: ExportItem[], out: Writable, opts: ExportOptions = {}): Promise<void> {
+  await store.session(() => writeTar(store, format, items, out, opts));
 }
 
 /**
@@ -224,7 +268,7 @@ export async function exportToStream(store: ImageStore, format: Exclude<ExportFo
  * to it: on error nothing is left, and an existing target is only replaced when complete
  * (a directory target must not exist or be empty).
  */
-export async function exportToPath(store: ImageStore, format: ExportFormat, items: ExportItem[], target: string): Promise<void> {
+export async function exportToPath(store: ImageStore, format: ExportFormat, items: ExportItem[], target: string, opts: ExportOptions = {}): Promise<void> {
   const dest = path.resolve(target);
   const tmp = path.join(path.dirname(dest), tempName(`.${path.basename(dest)}`));
   const st = fs.statSync(dest, { throwIfNoEntry: false });
@@ -236,11 +280,11 @@ export async function exportToPath(store: ImageStore, format: ExportFormat, item
     try {
       if (format === 'oci-dir') {
         fs.mkdirSync(tmp, { mode: 0o755 });
-        await write(store, format, items, new DirSink(tmp));
+        await write(store, format, items, new DirSink(tmp), opts);
         if (fs.existsSync(dest)) fs.rmdirSync(dest);
         fs.renameSync(tmp, dest);
       } else {
-        await writeTar(store, format, items, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+        await writeTar(store, format, items, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), opts);
         const fd = fs.openSync(tmp, 'r');
         fs.fsyncSync(fd);
         fs.closeSync(fd);

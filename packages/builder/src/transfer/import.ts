@@ -2,18 +2,18 @@
  * Importing images into the store: OCI image layouts (directories and oci-archive tarballs,
  * as skopeo, podman and buildah write them) and Docker archives (`docker save`, `podman save`'s
  * default docker-archive format). Every blob is verified against its digest, and a Docker
- * archive's layers against the config's diff_ids; index.json changes only once every blob of
+ * archive's layers (plain, gzip or zstd) against the config's diff_ids; index.json changes only once every blob of
  * every image is stored, so an interrupted load leaves no tag behind.
  */
 import * as fs from 'fs';
-import * as zlib from 'zlib';
 import * as crypto from 'crypto';
 import { Readable, Writable } from 'stream';
 import { pipeline } from 'stream/promises';
 import { Annotation, MediaType, type Descriptor, type ImageConfig, type Index, type Manifest } from '@tsrun/spec';
 import { checkDigest, isDigest, sha256 } from '../store/digest';
 import { DigestMismatchError, StoreError } from '../store/errors';
-import { documentKind, isIndexType, isManifestType } from '../store/media';
+import { fileCompression, uncompressedDigest } from '../store/compression';
+import { documentKind, isIndexType, isManifestType, layerMediaType } from '../store/media';
 import { formatReference, tryParseReference } from '../store/reference';
 import type { ImageStore } from '../store/store';
 import { DirTree, extractArchive, type SourceTree } from './archive-dir';
@@ -163,23 +163,6 @@ interface DockerManifestItem {
   Layers: string[];
 }
 
-/** sha256 of the gunzipped content of a file. */
-async function gunzipDigest(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  await pipeline(fs.createReadStream(file), zlib.createGunzip(), new Writable({ write: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
-  return `sha256:${hash.digest('hex')}`;
-}
-
-function isGzip(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(2);
-    return fs.readSync(fd, b, 0, 2, 0) === 2 && b[0] === 0x1f && b[1] === 0x8b;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /**
  * docker-archive: manifest.json lists each image's config file, its tags and its layer tars.
  * The config is kept byte for byte (so the image ID stays the same), each layer must hash
@@ -200,11 +183,12 @@ export async function importDockerArchive(store: ImageStore, tree: SourceTree): 
     const layers: Descriptor[] = [];
     for (const [i, name] of item.Layers.entries()) {
       const known = tree.known(name) ?? (await hashFile(tree, name));
-      const gz = isGzip(known.file);
-      const diffId = gz ? await gunzipDigest(known.file) : known.digest;
+      // plain, gzip or zstd, by content (docker load takes all three)
+      const compression = fileCompression(known.file);
+      const diffId = compression === 'uncompressed' ? known.digest : (await uncompressedDigest(known.file, `layer ${name}`)).digest;
       if (diffId !== diffIds[i]) throw new StoreError(`layer ${name} does not match the image config: its diff_id is ${diffId}, the config says ${diffIds[i]}`);
       await copyBlob(store, tree, name, { digest: known.digest, size: known.size });
-      layers.push({ mediaType: gz ? MediaType.ImageLayerGzip : MediaType.ImageLayer, digest: known.digest, size: known.size });
+      layers.push({ mediaType: layerMediaType(MediaType.ImageLayer, compression, true), digest: known.digest, size: known.size });
     }
     const cfg = await store.putBlob(configData);
     const manifest: Manifest = {
