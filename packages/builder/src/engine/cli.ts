@@ -9,6 +9,7 @@ import { dockerignoreCandidates, IgnoreMatcher, parseDockerignore } from '../doc
 import { humanSize } from '../cli/format';
 import type { CliContext } from '../cli/commands';
 import type { CommandSpec, FlagValues } from '../cli/parse';
+import { parseCompression, type CompressionSpec } from '../store/compression';
 import { StoreError } from '../store/errors';
 import { parseReference, formatReference } from '../store/reference';
 import { LayerCache } from '../layers/cache';
@@ -37,9 +38,18 @@ function keyValues(list: string[], what: string): Record<string, string> {
   return out;
 }
 
+interface OutputSpec {
+  type: string;
+  dest: string;
+  /** type=oci|docker: BuildKit's compression, compression-level, force-compression (default gzip). */
+  compression?: CompressionSpec;
+  /** type=oci,tar=false: an OCI layout directory. */
+  tar: boolean;
+}
+
 /** `type=local,dest=DIR` and friends (csv). A bare path means type=local. */
-function parseOutput(s: string): { type: string; dest: string } {
-  if (!s.includes('=')) return { type: 'local', dest: s };
+function parseOutput(s: string): OutputSpec {
+  if (!s.includes('=')) return { type: 'local', dest: s, tar: true };
   const f: Record<string, string> = {};
   for (const part of s.split(',')) {
     const i = part.indexOf('=');
@@ -48,7 +58,17 @@ function parseOutput(s: string): { type: string; dest: string } {
   const type = f.type ?? 'local';
   if (!['local', 'oci', 'docker', 'tar', 'image'].includes(type)) throw new StoreError(`invalid --output type ${JSON.stringify(type)}: want local, oci, docker, tar or image`, 125);
   if (type !== 'image' && !f.dest) throw new StoreError(`--output type=${type} needs dest=PATH`, 125);
-  return { type, dest: f.dest ?? '' };
+  const bool = (k: string) => {
+    if (f[k] === undefined || f[k] === '' || f[k] === 'true') return f[k] !== undefined;
+    if (f[k] === 'false') return false;
+    throw new StoreError(`invalid --output ${k}=${f[k]}: want true or false`);
+  };
+  const archive = type === 'oci' || type === 'docker';
+  const how = { compression: '--output compression', level: '--output compression-level' };
+  const compression = archive ? parseCompression({ compression: f.compression, level: f['compression-level'], force: bool('force-compression') }, 'gzip', how) : undefined;
+  const tar = f.tar === undefined ? true : bool('tar');
+  if (!tar && type !== 'oci') throw new StoreError(`--output tar=false is for type=oci`, 125);
+  return { type, dest: f.dest ?? '', compression, tar };
 }
 
 function readStdin(): string {
@@ -71,7 +91,7 @@ export function buildCommand(ctx: () => CliContext): CommandSpec {
       { name: 'progress', type: 'string', default: 'auto', choices: ['auto', 'plain', 'tty', 'quiet'], describe: 'Type of progress output' },
       { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'Suppress the build output and print image ID on success' },
       { name: 'iidfile', type: 'string', describe: 'Write the image ID to the file' },
-      { name: 'output', alias: 'o', type: 'strings', describe: 'Output destination (type=local|oci|docker,dest=PATH)' },
+      { name: 'output', alias: 'o', type: 'strings', describe: 'Output destination (type=local|oci|docker,dest=PATH[,compression=gzip|zstd|uncompressed,compression-level=N,force-compression=true])' },
       { name: 'secret', type: 'strings', describe: 'Secret to expose to the build (id=mysecret,src=/local/secret or env=VAR)' },
       { name: 'ssh', type: 'strings', describe: 'SSH agent socket to expose to the build (default|<id>[=<socket>])' },
       { name: 'platform', type: 'string', describe: 'Set target platform for build (only the native platform)' },
@@ -220,7 +240,7 @@ async function runBuild(c: CliContext, flags: FlagValues, contextArg: string): P
   }
 }
 
-async function writeOutput(store: import('../store/store').ImageStore, o: { type: string; dest: string }, result: { manifest: import('@tsrun/spec').Descriptor; state: import('./cache').BuildState }, tags: string[]): Promise<void> {
+async function writeOutput(store: import('../store/store').ImageStore, o: OutputSpec, result: { manifest: import('@tsrun/spec').Descriptor; state: import('./cache').BuildState }, tags: string[]): Promise<void> {
   if (o.type === 'image') return;
   if (o.type === 'local' || o.type === 'tar') {
     const lowers = await lowerDirs(store, result.state.layers);
@@ -240,7 +260,8 @@ async function writeOutput(store: import('../store/store').ImageStore, o: { type
   }
   const { exportToPath } = await import('../transfer/export');
   const image = store.describe(result.manifest);
-  await exportToPath(store, o.type === 'oci' ? 'oci-archive' : 'docker-archive', [{ image, names: tags }], path.resolve(o.dest));
+  const format = o.type === 'docker' ? 'docker-archive' : o.tar ? 'oci-archive' : 'oci-dir';
+  await exportToPath(store, format, [{ image, names: tags }], path.resolve(o.dest), { compression: o.compression });
 }
 
 export function pruneCommand(ctx: () => CliContext): CommandSpec {
