@@ -21,12 +21,14 @@ RECIPE_VERSION=1
 # and iptables for -p), containerd (ctr), docker.io; bsdutils (script), tar; apparmor (the
 # kernel has it on, as on Debian hosts, and dockerd loads its docker-default profile);
 # libpam-systemd and dbus-user-session: a user manager (user@UID.service) with its user bus,
-# as a login on a real host gets, for the rootless tests of the systemd delegation.
+# as a login on a real host gets, for the rootless tests of the systemd delegation; criu, for
+# checkpoint and restore (test/integration/checkpoint.test.ts), which the guest's Debian kernel
+# supports (the lab host's kernel fails `criu check`).
 PACKAGES=(
   systemd systemd-sysv udev dbus linux-image-cloud-amd64 initramfs-tools kmod iproute2 procps
   busybox-static runc uidmap python3 libstdc++6
   podman netavark aardvark-dns iptables containerd docker.io bsdutils tar apparmor
-  libpam-systemd dbus-user-session
+  libpam-systemd dbus-user-session criu
 )
 SUITE=bookworm
 
