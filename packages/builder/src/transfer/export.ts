@@ -284,10 +284,12 @@ export async function exportToPath(store: ImageStore, format: ExportFormat, item
         if (fs.existsSync(dest)) fs.rmdirSync(dest);
         fs.renameSync(tmp, dest);
       } else {
-        await writeTar(store, format, items, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), opts);
-        const fd = fs.openSync(tmp, 'r');
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
+        // opened here, not by the stream: a write that fails at once must not create it later
+        const fd = fs.openSync(tmp, 'wx', 0o644);
+        await writeTar(store, format, items, fs.createWriteStream(tmp, { fd }), opts);
+        const rfd = fs.openSync(tmp, 'r');
+        fs.fsyncSync(rfd);
+        fs.closeSync(rfd);
         fs.renameSync(tmp, dest);
       }
     } catch (e) {

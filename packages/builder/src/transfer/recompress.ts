@@ -74,6 +74,15 @@ export async function shipLayer(store: ImageStore, layer: Descriptor, diffId: st
     const v = findVariant(store.root, diffId, want, level!);
     if (v && store.blobSize(v.digest) === v.size) return made(v.digest, v.size);
   }
+  // the streams first: a missing zstd program fails here, before anything is opened
+  const unpack = decompressor(actual);
+  let pack;
+  try {
+    pack = compressor(want, level);
+  } catch (e) {
+    unpack.destroy();
+    throw e;
+  }
   onCompress?.();
   return store.session(async () => {
     const tmp = store.ingestPath('compress');
@@ -81,7 +90,9 @@ export async function shipLayer(store: ImageStore, layer: Descriptor, diffId: st
     const out = new HashCount();
     try {
       try {
-        await pipeline(store.openBlob(layer.digest), decompressor(actual), plain, compressor(want, level), out, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+        // opened here, not by the stream, so that a failure never creates it after the cleanup
+        const fd = fs.openSync(tmp, 'wx', 0o644);
+        await pipeline(store.openBlob(layer.digest), unpack, plain, pack, out, fs.createWriteStream(tmp, { fd }));
       } catch (e) {
         throw decompressionError(e, `layer ${layer.digest}`);
       }
