@@ -36,6 +36,22 @@ esbuild.buildSync({
   minifyIdentifiers: true,
 });
 
+// The systemd driver's D-Bus worker thread (cgroups/systemd/bus-worker.ts) runs as a file of
+// its own: bundled too, with its D-Bus client inlined, so that the CLI's dist works wherever it
+// is copied (without node_modules beside it), as the rootless tests run it.
+esbuild.buildSync({
+  entryPoints: [path.join(runtime, 'dist/cgroups/systemd/bus-worker.js')],
+  outfile: path.join(runtime, 'dist/tsrun-bus-worker.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  logLevel: 'warning',
+  legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
+});
+
 /**
  * The file is stored already wrapped as the CommonJS function bin/tsrun calls, and must be
  * ASCII: bin/tsrun then reads it as latin1 into a one-byte string, without UTF-8 decoding and

@@ -10,6 +10,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { systemdHost } from '../helpers/managers';
 import { isRunc, itTsrun, pidAlive, readIf, RUNTIME, Spec, useSandbox, waitFor } from '../helpers/runtime';
 
 const sb = useSandbox();
@@ -57,10 +58,11 @@ beforeAll(() => {
     runtimeArgv = [RUNTIME];
   } else {
     // bin/tsrun loads ../dist/tsrun.js (+ its code cache), which loads ../../../build/Release/tsrun_native.node,
-    // which copies the exec helper beside it into a sealed memfd.
+    // which copies the exec helper beside it into a sealed memfd; the systemd driver runs
+    // dist/tsrun-bus-worker.js in a worker thread.
     const repo = path.resolve(__dirname, '../..');
     const copy = sb.mkdir('runtime-copy');
-    for (const rel of ['packages/runtime/bin/tsrun', 'packages/runtime/dist/tsrun.js', 'packages/runtime/dist/tsrun.cache', 'build/Release/tsrun_native.node', 'build/Release/tsrun-exec']) {
+    for (const rel of ['packages/runtime/bin/tsrun', 'packages/runtime/dist/tsrun.js', 'packages/runtime/dist/tsrun.cache', 'packages/runtime/dist/tsrun-bus-worker.js', 'build/Release/tsrun_native.node', 'build/Release/tsrun-exec']) {
       const from = path.join(repo, rel);
       if (!fs.existsSync(from) && rel.endsWith('.cache')) continue;
       fs.mkdirSync(path.dirname(path.join(copy, rel)), { recursive: true });
@@ -216,10 +218,10 @@ describe('a rootless user runs containers', () => {
     expect(hostStatus(pid, 'Gid').split(/\s+/)[0]).toBe(String(sg + 999));
   });
 
-  itTsrun('a delegated cgroup is used: limits go into it (runc 1.1.5 refuses any cgroupsPath it cannot fully create)', () => {
+  // Needs a v1 pids hierarchy; on cgroup v2 hosts the systemd block below delegates instead.
+  (fs.existsSync('/sys/fs/cgroup/pids/cgroup.procs') ? itTsrun : it.skip)('a delegated cgroup is used: limits go into it (runc 1.1.5 refuses any cgroupsPath it cannot fully create)', () => {
     // Delegate a pids cgroup to the user, as a login manager would.
     const hier = '/sys/fs/cgroup/pids';
-    if (!fs.existsSync(path.join(hier, 'cgroup.procs'))) return; // no v1 pids hierarchy (cgroup v2 host)
     const deleg = path.join(hier, `rl-deleg-${sb.token}`);
     fs.mkdirSync(deleg);
     try {
@@ -238,6 +240,85 @@ describe('a rootless user runs containers', () => {
       cleanup();
       fs.rmdirSync(deleg);
     }
+  });
+});
+
+/**
+ * A systemd host (the VM tier): the user's own manager, user@UID.service, owns its subtree
+ * (Delegate=yes), as on any desktop or server where the user has logged in. Two ways in, both
+ * as podman uses them rootless: a delegated scope from `systemd-run --user --scope` with the
+ * cgroupfs driver, and the systemd driver talking to the user manager over the user bus.
+ */
+(systemdHost && V2 ? describe : describe.skip)('rootless on a systemd host: the user manager\'s delegation', () => {
+  const userDir = `/run/user/${user.uid}`;
+  const bus = { DBUS_SESSION_BUS_ADDRESS: `unix:path=${userDir}/bus` };
+  let startedManager = false;
+
+  beforeAll(() => {
+    // What a login does: start the user's manager (its runtime dir and bus come with it).
+    startedManager = spawnSync('systemctl', ['is-active', '--quiet', `user@${user.uid}.service`]).status !== 0;
+    const r = spawnSync('systemctl', ['start', `user@${user.uid}.service`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`systemctl start user@${user.uid}.service: ${r.stderr.trim()}`);
+  });
+  afterAll(() => {
+    if (startedManager) spawnSync('systemctl', ['stop', `user@${user.uid}.service`]);
+  });
+
+  /** The user's manager's units matching `pattern` (as `systemctl --user list-units` shows them). */
+  function userUnits(pattern: string): string[] {
+    const r = asUser(['systemctl', '--user', 'list-units', '--all', '--plain', '--no-legend', '--no-pager', pattern], { env: { ...bus, XDG_RUNTIME_DIR: userDir } });
+    return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean);
+  }
+
+  /** Controllers the user manager hands down (what user@.service's Delegate= gives). */
+  function delegated(): string[] {
+    const file = `/sys/fs/cgroup/user.slice/user-${user.uid}.slice/user@${user.uid}.service/cgroup.subtree_control`;
+    return (readIf(file) ?? '').trim().split(/\s+/).filter(Boolean);
+  }
+
+  /** A detached rootless container's cgroup, read from the host, and its limit files. */
+  async function detachedCgroup(id: string): Promise<{ pid: number; dir: string }> {
+    const state = JSON.parse(ok(rt(['state', id])).stdout);
+    const pid = state.pid as number;
+    await waitFor(() => readIf(`/proc/${pid}/cmdline`)?.startsWith('sleep'), 'sleep to run');
+    const rel = (readIf(`/proc/${pid}/cgroup`) ?? '').trim().replace(/^0::/, '');
+    return { pid, dir: path.join('/sys/fs/cgroup', rel) };
+  }
+
+  itCleans('in a scope of systemd-run --user --scope: a relative cgroupsPath is made beside it, with the limits', async () => {
+    expect(delegated()).toEqual(expect.arrayContaining(['memory', 'pids']));
+    const id = sb.id('rlscope');
+    const bundle = rootlessBundle(['sleep', '1000'], (s) => {
+      s.linux.cgroupsPath = `tsrun-rl-${id}`;
+      s.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 42 } };
+    });
+    made.add(id);
+    ok(asUser(['systemd-run', '--user', '--scope', '--quiet', '--', ...runtimeArgv, 'run', '--detach', '--bundle', bundle, id], { env: { ...bus } }));
+    const { dir } = await detachedCgroup(id);
+    // Under the user manager's tree, beside the scope the runtime ran in (runc's rule for v2).
+    expect(dir).toMatch(new RegExp(`/user@${user.uid}\\.service/.*/tsrun-rl-${id}$`));
+    expect(fs.readFileSync(path.join(dir, 'memory.max'), 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+    expect(fs.readFileSync(path.join(dir, 'pids.max'), 'utf8').trim()).toBe('42');
+    ok(rt(['delete', '--force', id]));
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  itCleans('--systemd-cgroup: the user manager starts the scope (user.slice:prefix:name), delete stops it', async () => {
+    const id = sb.id('rlsd');
+    const bundle = rootlessBundle(['sleep', '1000'], (s) => {
+      s.linux.cgroupsPath = `user.slice:tsrun-rl:${id}`;
+      s.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 42 } };
+    });
+    ok(rt(['--systemd-cgroup', 'run', '--detach', '--bundle', bundle, id], { env: bus }));
+    const unit = `tsrun-rl-${id}.scope`;
+    const { dir } = await detachedCgroup(id);
+    expect(dir).toBe(`/sys/fs/cgroup/user.slice/user-${user.uid}.slice/user@${user.uid}.service/user.slice/${unit}`);
+    expect(fs.readFileSync(path.join(dir, 'memory.max'), 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+    expect(fs.readFileSync(path.join(dir, 'pids.max'), 'utf8').trim()).toBe('42');
+    expect(userUnits(unit)).toEqual([unit]);
+    ok(rt(['--systemd-cgroup', 'delete', '--force', id], { env: bus }));
+    expect(userUnits(unit)).toEqual([]);
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@
  *
  * The mode and mounts come from /proc/self/mountinfo; nothing is assumed about /sys/fs/cgroup.
  */
+import { posix } from 'path';
 import { hostCgroups, HostCgroups, systemdRunning } from './host';
 import { parseCgroupsPath, resolveDirs, systemdCgroupPath } from './paths';
 import { CgroupError, CgroupManager, SavedCgroup } from './types';
@@ -39,11 +40,11 @@ export interface CgroupManagerOptions {
   annotations?: Record<string, string>;
 }
 
-/** The unit and slice of a systemd cgroupsPath (runc's naming). */
-function systemdUnit(p: { slice: string; prefix: string; name: string }): SystemdUnit {
+/** The unit and slice of a systemd cgroupsPath (runc's naming; a user's manager defaults to user.slice). */
+function systemdUnit(p: { slice: string; prefix: string; name: string }, rootless: boolean): SystemdUnit {
   const unit = p.name.endsWith('.slice') ? p.name : `${p.prefix ? p.prefix + '-' : ''}${p.name}.scope`;
   systemdDriver().checkUnitName(unit);
-  return { unit, slice: p.slice || 'system.slice' };
+  return { unit, slice: p.slice || (rootless ? 'user.slice' : 'system.slice') };
 }
 
 function build(host: HostCgroups, mode: SavedCgroup['mode'], inner: string, dirs: Record<string, string>, rootless: boolean, v2Skipped = false): CgroupManager {
@@ -61,12 +62,27 @@ export function cgroupManagerFor(opts: CgroupManagerOptions): CgroupManager {
     if (!systemdRunning()) {
       throw new CgroupError('cgroup: systemd cgroup driver requested but systemd is not running (/run/systemd/system does not exist)');
     }
-    if (opts.rootless) throw new CgroupError('cgroup: the systemd cgroup driver is not implemented for rootless containers yet (systemd --user); run without --systemd-cgroup');
-    const u = systemdUnit(parsed.unit);
+    const rootless = opts.rootless ?? false;
+    const u = systemdUnit(parsed.unit, rootless);
     const host = opts.host ?? hostCgroups();
-    const inner = systemdCgroupPath(parsed.unit, false);
-    const fsm = build(host, host.mode, inner, resolveDirs(host.mode, host.layout, inner, host.own), false);
-    return new (systemdDriver().SystemdManager)(u, fsm, { id: opts.id, annotations: opts.annotations, rootless: false, owned: false });
+    if (!rootless) {
+      const inner = systemdCgroupPath(parsed.unit, false);
+      const fsm = build(host, host.mode, inner, resolveDirs(host.mode, host.layout, inner, host.own), false);
+      return new (systemdDriver().SystemdManager)(u, fsm, { id: opts.id, annotations: opts.annotations, rootless: false, owned: false });
+    }
+    // Rootless, as runc: the user's own manager (systemd --user, over the user bus) starts the
+    // scope in its delegated tree; only cgroup v2 lets an unprivileged user own that tree.
+    if (host.mode !== 'v2') throw new CgroupError('cgroup: the systemd cgroup driver for rootless containers needs cgroup v2 (this host has cgroup v1 hierarchies)');
+    const driver = systemdDriver();
+    const bus = new driver.SystemdBus(true);
+    try {
+      const inner = posix.join(bus.managerCgroup(), systemdCgroupPath(parsed.unit, true));
+      const fsm = build(host, 'v2', inner, resolveDirs('v2', host.layout, inner, host.own), true);
+      return new driver.SystemdManager(u, fsm, { id: opts.id, annotations: opts.annotations, rootless: true, owned: false, bus });
+    } catch (e) {
+      bus.close();
+      throw e;
+    }
   }
   const host = opts.host ?? hostCgroups();
   const dirs = resolveDirs(host.mode, host.layout, parsed.inner, host.own);

@@ -89,7 +89,8 @@ type Request =
   | { op: 'start'; unit: string; properties: unknown[]; timeoutMs: number }
   | { op: 'stop'; unit: string; timeoutMs: number }
   | { op: 'set'; unit: string; properties: unknown[] }
-  | { op: 'resetFailed'; unit: string };
+  | { op: 'resetFailed'; unit: string }
+  | { op: 'managerProperty'; name: string };
 
 async function handle(r: Request): Promise<unknown> {
   if (connectError) throw connectError;
@@ -108,7 +109,24 @@ async function handle(r: Request): Promise<unknown> {
       return call('SetUnitProperties', 'sba(sv)', [r.unit, true, r.properties]);
     case 'resetFailed':
       return call('ResetFailedUnit', 's', [r.unit]);
+    case 'managerProperty':
+      return variantValue(await getProperty(r.name));
   }
+}
+
+/** org.freedesktop.DBus.Properties.Get of a property of systemd's Manager object. */
+function getProperty(name: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    connect().invoke(
+      { destination: SYSTEMD.destination, path: SYSTEMD.path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: [SYSTEMD.interface, name] },
+      (err, value) => (err ? reject(Object.assign(new Error(err.message || err.name), { dbusName: err.name })) : resolve(value)),
+    );
+  });
+}
+
+/** dbus-native hands a variant over as [signature, [value]]: the value. */
+function variantValue(v: unknown): unknown {
+  return Array.isArray(v) && v.length === 2 && Array.isArray(v[1]) ? v[1][0] : v;
 }
 
 port.on('message', (r: Request) => {

@@ -94,15 +94,29 @@ export class SystemdBus {
     }
   }
 
+  /**
+   * The cgroup of the manager this bus reaches: "/" for the system's, and for a user's manager
+   * the root of its delegated tree (/user.slice/user-UID.slice/user@UID.service), under which
+   * its slices and scopes live.
+   */
+  managerCgroup(): string {
+    const v = this.request({ op: 'managerProperty', name: 'ControlGroup' }, 'read the manager\'s ControlGroup');
+    if (typeof v !== 'string') throw new CgroupError('cgroup: systemd answered no ControlGroup for its manager');
+    return v || '/';
+  }
+
   close(): void {
     void this.worker?.terminate();
     this.worker = undefined;
   }
 }
 
-/** bus-worker.js beside this module, or under cgroups/systemd/ next to the CLI bundle. */
+/**
+ * The worker: bundled beside the CLI bundle (scripts/bundle.js, self-contained), or tsc's
+ * bus-worker.js beside this module (unbundled runs).
+ */
 function workerFile(): string {
-  for (const f of [path.join(__dirname, 'bus-worker.js'), path.join(__dirname, 'cgroups', 'systemd', 'bus-worker.js')]) {
+  for (const f of [path.join(__dirname, 'tsrun-bus-worker.js'), path.join(__dirname, 'bus-worker.js')]) {
     if (fs.existsSync(f)) return f;
   }
   throw new CgroupError('cgroup: the systemd driver\'s D-Bus worker (bus-worker.js) is missing from this build');

@@ -9,6 +9,8 @@ import type { LinuxResources } from '@tsrun/spec';
 import { CgroupError, CgroupManager, SavedCgroup, type ApplyOptions, type CgroupMountSource } from '../types';
 import type { Json } from '../stats';
 import { SystemdBus } from './bus';
+
+export { SystemdBus };
 import { annotationProperties, placementProperties, resourceProperties } from './properties';
 
 export interface SystemdUnit {
@@ -25,9 +27,9 @@ export class SystemdManager implements CgroupManager {
   constructor(
     private readonly u: SystemdUnit,
     private readonly fsm: CgroupManager,
-    private readonly opts: { id: string; annotations?: Record<string, string>; rootless: boolean; owned: boolean },
+    private readonly opts: { id: string; annotations?: Record<string, string>; rootless: boolean; owned: boolean; bus?: SystemdBus },
   ) {
-    this.bus = new SystemdBus(opts.rootless);
+    this.bus = opts.bus ?? new SystemdBus(opts.rootless);
     this.owned = opts.owned;
   }
 
