@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 base=${1:?usage: boot.sh BASEDIR WORK.img RUNDIR}
 work=${2:?}
 run=${3:?}
-timeout=${TSRUN_VM_TIMEOUT:-1200}
+timeout=${TSRUN_VM_TIMEOUT:-2700}
 mem=${TSRUN_VM_MEM:-4096}
 cpus=${TSRUN_VM_CPUS:-2}
 vm_need qemu-system-x86_64 qemu-img

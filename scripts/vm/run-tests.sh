@@ -7,7 +7,8 @@
 # Usage: bash scripts/vm/run-tests.sh [jest test files...]     (as root)
 #   RUNTIME=runc ...     the tests' RUNTIME inside the guest, as with npm test
 #   TSRUN_VM_CACHE       where the base image and the last runs' logs are (/var/cache/tsrun-vm)
-#   TSRUN_VM_TIMEOUT     hard limit of the VM run, boot to power-off, in seconds (1200)
+#   TSRUN_VM_TIMEOUT     hard limit of the VM run, boot to power-off, in seconds (2700: the
+#                        default set takes 15-25 minutes under software emulation)
 #   TSRUN_VM_MEM, TSRUN_VM_CPUS, TSRUN_VM_ACCEL (kvm|tcg), TSRUN_VM_MIRROR
 #   TSRUN_VM_CMD         a shell command to run in the guest (cwd the checkout) instead of jest
 # Exit status: jest's in the guest; 124 if the run timed out, 125 if the guest gave none.
