@@ -196,6 +196,113 @@ describe('whiteouts', () => {
   });
 });
 
+describe('fidelity', () => {
+  /** Data segments of a file (SEEK_DATA/SEEK_HOLE), e.g. "8192-12288". */
+  function segments(file: string): string {
+    const r = spawnSync('python3', ['-c', `
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); size = os.fstat(fd).st_size; pos = 0; out = []
+while pos < size:
+    try: start = os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError: break
+    end = os.lseek(fd, start, os.SEEK_HOLE); out.append('%d-%d' % (start, end)); pos = end
+print(','.join(out))`, file], { encoding: 'utf8' });
+    return r.stdout.trim();
+  }
+
+  it.each(['overlay', 'apply'] as UnpackMode[])('%s: zero blocks of a file become holes, in the middle and at the end; the content is the same', async (mode) => {
+    const root = fresh();
+    const data = Buffer.concat([Buffer.alloc(8192), Buffer.from('x'), Buffer.alloc(4095), Buffer.alloc(1 << 20)]);
+    await unpack([{ name: 'sparse', data }, { name: 'dense', data: Buffer.alloc(5000, 1) }], root, mode);
+    expect(fs.readFileSync(path.join(root, 'sparse')).equals(data)).toBe(true);
+    expect(segments(path.join(root, 'sparse'))).toBe('8192-12288');
+    expect(fs.statSync(path.join(root, 'sparse')).size).toBe(data.length);
+    expect(segments(path.join(root, 'dense'))).toBe('0-5000');
+  });
+
+  it('overlay: a hard link to a lower file is copied up under every name the lowers show it by', async () => {
+    const l1 = fresh();
+    const l2 = fresh();
+    const up = fresh();
+    await unpack(
+      [
+        { name: 'h', type: 'dir' },
+        { name: 'h/orig', data: 'linked', mode: 0o4750, uid: 3, gid: 4, xattrs: { 'user.k': 'v', 'security.capability': CAP_SETUID_EP } },
+        { name: 'h/a', type: 'link', linkname: 'h/orig' },
+        { name: 'h/b', type: 'link', linkname: 'h/orig' },
+        { name: 'd', type: 'dir' },
+        { name: 'd/c', type: 'link', linkname: 'h/orig' },
+      ],
+      l1,
+      'overlay',
+    );
+    await unpack([{ name: 'h/.wh.a', data: '' }], l2, 'overlay', 'none', [l1]); // one name hidden above
+    const r = await unpack([{ name: 'h/new', type: 'link', linkname: 'h/orig' }, { name: 'h/.wh.b', data: '' }], up, 'overlay', 'none', [l2, l1]);
+    expect(r.usedLowers).toBe(true);
+    const st = (p: string) => fs.lstatSync(path.join(up, p));
+    expect(st('h/new').ino).toBe(st('h/orig').ino);
+    expect(st('d/c').ino).toBe(st('h/orig').ino);
+    expect(st('h/orig').nlink).toBe(3); // orig, d/c, new: not a (hidden below), not b (whited out here)
+    expect(st('h/b').isCharacterDevice()).toBe(true);
+    expect(fs.existsSync(path.join(up, 'h/a'))).toBe(false);
+    expect([st('h/orig').mode & 0o7777, st('h/orig').uid, st('h/orig').gid]).toEqual([0o4750, 3, 4]);
+    expect(fsops().lgetxattr(path.join(up, 'h/orig'), 'security.capability')).toEqual(CAP_SETUID_EP);
+    expect(fsops().lgetxattr(path.join(up, 'h/orig'), 'user.k')?.toString()).toBe('v');
+    expect(fs.lstatSync(path.join(l1, 'h/orig')).nlink).toBe(4); // the lower layer is never written
+  });
+
+  it('overlay: a link entry at a name the lower file has already, or naming the file itself', async () => {
+    const low = fresh();
+    const up = fresh();
+    await unpack([{ name: 'f', data: 'x' }, { name: 'g', type: 'link', linkname: 'f' }, { name: 'k', data: 'k' }], low, 'overlay');
+    await unpack([{ name: 'g', type: 'link', linkname: 'f' }, { name: 'k', type: 'link', linkname: 'k' }], up, 'overlay', 'none', [low]);
+    expect(fs.lstatSync(path.join(up, 'g')).ino).toBe(fs.lstatSync(path.join(up, 'f')).ino);
+    expect(fs.lstatSync(path.join(up, 'f')).nlink).toBe(2);
+    expect(fs.readFileSync(path.join(up, 'k'), 'utf8')).toBe('k');
+  });
+
+  it('overlay: an opaque directory of the layer drops what was copied up below it', async () => {
+    const low = fresh();
+    const up = fresh();
+    await unpack([{ name: 'f', data: 'x' }, { name: 'o', type: 'dir' }, { name: 'o/g', type: 'link', linkname: 'f' }], low, 'overlay');
+    await unpack([{ name: 'n', type: 'link', linkname: 'f' }, { name: 'o/', type: 'dir' }, { name: 'o/.wh..wh..opq', data: '' }], up, 'overlay', 'none', [low]);
+    expect(fs.readdirSync(path.join(up, 'o'))).toEqual([]);
+    expect(fs.lstatSync(path.join(up, 'n')).ino).toBe(fs.lstatSync(path.join(up, 'f')).ino);
+  });
+
+  it('overlay: a parent only a lower layer has is copied with its xattrs and mtime', async () => {
+    const low = fresh();
+    const up = fresh();
+    await unpack([{ name: 'srv', type: 'dir', mode: 0o710, mtime: 1500000000, xattrs: { 'user.dir': Buffer.from([0, 0x80]), 'trusted.t': 'x' } }], low, 'overlay');
+    const r = await unpack([{ name: 'srv/f', data: 'x' }], up, 'overlay', 'none', [low]);
+    expect(r.usedLowers).toBe(true);
+    expect(fsops().lgetxattr(path.join(up, 'srv'), 'user.dir')).toEqual(Buffer.from([0, 0x80]));
+    expect(fsops().lgetxattr(path.join(up, 'srv'), 'trusted.t')?.toString()).toBe('x');
+    expect(fs.statSync(path.join(up, 'srv')).mtimeMs).toBe(1500000000 * 1000);
+  });
+
+  it('a layer with every parent and its links within needs nothing from below', async () => {
+    const low = fresh();
+    await unpack([{ name: 'srv', type: 'dir' }], low, 'overlay');
+    const r = await unpack([{ name: 'srv', type: 'dir' }, { name: 'srv/f', data: 'x' }, { name: 'srv/g', type: 'link', linkname: 'srv/f' }], fresh(), 'overlay', 'none', [low]);
+    expect(r.usedLowers).toBe(false);
+  });
+
+  it('apply: a directory entry over an existing directory replaces its xattrs', async () => {
+    const root = fresh();
+    await unpack([{ name: 'd', type: 'dir', xattrs: { 'user.old': '1', 'user.both': 'a' } }], root);
+    await unpack([{ name: 'd', type: 'dir', xattrs: { 'user.both': 'b', 'user.new': '2' } }], root);
+    expect(fsops().llistxattr(path.join(root, 'd')).sort()).toEqual(['user.both', 'user.new']);
+    expect(fsops().lgetxattr(path.join(root, 'd'), 'user.both')?.toString()).toBe('b');
+  });
+
+  it('overlay: a whiteout has its entry\'s mtime, so the layer dir diffs back to the same tar', async () => {
+    const up = fresh();
+    await unpack([{ name: 'd', type: 'dir' }, { name: 'd/.wh.x', data: '', mtime: 1234567890 }], up, 'overlay');
+    expect(fs.lstatSync(path.join(up, 'd/x')).mtimeMs).toBe(1234567890 * 1000);
+  });
+});
+
 describe('layer cache', () => {
   it('unpacks a layer once, keyed by diff_id', async () => {
     const store = fresh();
@@ -250,6 +357,32 @@ describe('layer cache', () => {
     expect(r.unpacked).toBe(true);
     expect(fs.readdirSync(path.join(r.path, 'd'))).toHaveLength(400);
     expect(fs.readdirSync(tmpDir)).toEqual([]);
+  });
+
+  it('a layer that needs its lowers is cached per lower stack; one that does not, by diff_id alone', async () => {
+    const store = fresh();
+    const cache = new LayerCache(store);
+    const src = (entries: TarEntry[]) => {
+      const tar = tarball(entries);
+      return { diffId: sha256(tar), digest: sha256(tar), mediaType: MEDIA.none, open: () => Readable.from([tar]) };
+    };
+    const baseA = await cache.ensure(src([{ name: 'srv', type: 'dir', mode: 0o700 }, { name: 'f', data: 'A' }]), []);
+    const baseB = await cache.ensure(src([{ name: 'srv', type: 'dir', mode: 0o755 }, { name: 'f', data: 'B' }]), []);
+    const needy = src([{ name: 'srv/x', data: 'x' }, { name: 'g', type: 'link', linkname: 'f' }]);
+    const overA = await cache.ensure(needy, [baseA.path]);
+    const overB = await cache.ensure(needy, [baseB.path]);
+    expect(overA.path).not.toBe(overB.path);
+    expect(overA.path).toBe(cache.chainPathOf(needy.diffId, [baseA.path]));
+    expect(cache.has(needy.diffId)).toBe(false);
+    expect(fs.statSync(path.join(overA.path, 'srv')).mode & 0o7777).toBe(0o700);
+    expect(fs.statSync(path.join(overB.path, 'srv')).mode & 0o7777).toBe(0o755);
+    expect(fs.readFileSync(path.join(overB.path, 'g'), 'utf8')).toBe('B');
+    expect((await cache.ensure(needy, [baseA.path])).unpacked).toBe(false);
+    const plain = src([{ name: 'srv', type: 'dir' }, { name: 'srv/y', data: 'y' }]);
+    const p1 = await cache.ensure(plain, [baseA.path]);
+    const p2 = await cache.ensure(plain, [baseB.path]);
+    expect(p1.path).toBe(cache.pathOf(plain.diffId));
+    expect(p2).toEqual({ path: p1.path, diffId: plain.diffId, unpacked: false });
   });
 
   it('a diff_id mismatch is an error and leaves nothing', async () => {

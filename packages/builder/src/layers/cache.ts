@@ -3,6 +3,7 @@
  *
  *   <root>/layers/sha256/<hex>/fs          the layer unpacked for overlayfs (writer.ts 'overlay')
  *   <root>/layers/sha256/<hex>/layer.json  its blob digest, media type and size
+ *   <root>/layers/chains/<key>/fs, layer.json   a layer whose unpack depended on its lowers (below)
  *   <root>/layers/tmp/<pid>-<random>/      unpacks in progress
  *
  * keyed by diff_id, the digest of the uncompressed tar, which is verified while unpacking.
@@ -11,11 +12,15 @@
  * entry, crash) leaves nothing in sha256/, and of two processes unpacking the same layer at
  * once the second rename fails and its copy is dropped.
  *
- * One caveat: a layer that needs something from its lower layers (a hard link to a lower file,
- * a parent directory only they have) takes it from the lowers it was first unpacked over. Image
- * builders never produce such links across layers and parents come with their owner and mode,
- * so in practice the content depends on the diff_id alone.
+ * A layer that needs something from its lower layers takes it from them: a parent directory
+ * its tar lacks (copied from the lower one), a hard link to a lower file (the file copied up
+ * under all its names). Its unpacked tree then depends on what it was unpacked over, so it is
+ * kept under chains/, keyed by its diff_id and the lower dirs it was unpacked over (each of
+ * which names its own content the same way), and reused only over those. Layers that image
+ * builders write (every parent directory included, hard links within the layer) need nothing
+ * from below and are shared by diff_id, whatever they are stacked on.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
@@ -62,13 +67,21 @@ export class LayerCache {
     return fs.existsSync(this.pathOf(diffId));
   }
 
+  /** Where a layer whose unpack depends on `lowers` (cached dirs, topmost first) is kept. */
+  chainPathOf(diffId: string, lowers: string[]): string {
+    const key = crypto.createHash('sha256').update([hexOf(diffId), ...lowers.map((l) => path.relative(this.dir, l))].join('\n')).digest('hex');
+    return path.join(this.dir, 'chains', key, 'fs');
+  }
+
   /** The layer unpacked, unpacking it now if needed over `lowers` (unpacked, topmost first). */
   async ensure(src: LayerSource, lowers: string[]): Promise<CachedLayer> {
-    const final = path.dirname(this.pathOf(src.diffId));
-    if (fs.existsSync(path.join(final, 'fs'))) return { path: path.join(final, 'fs'), diffId: src.diffId, unpacked: false };
+    const shared = path.dirname(this.pathOf(src.diffId));
+    if (fs.existsSync(path.join(shared, 'fs'))) return { path: path.join(shared, 'fs'), diffId: src.diffId, unpacked: false };
+    const chained = path.dirname(this.chainPathOf(src.diffId, lowers));
+    if (fs.existsSync(path.join(chained, 'fs'))) return { path: path.join(chained, 'fs'), diffId: src.diffId, unpacked: false };
     const tmpRoot = path.join(this.dir, 'tmp');
     fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
-    fs.mkdirSync(path.dirname(final), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.dirname(shared), { recursive: true, mode: 0o700 });
     this.sweep(tmpRoot);
     const tmp = path.join(tmpRoot, processOwnedName());
     fs.mkdirSync(path.join(tmp, 'fs'), { recursive: true, mode: 0o755 });
@@ -81,7 +94,10 @@ export class LayerCache {
         diffId: src.diffId,
         name: src.digest,
       });
-      fs.writeFileSync(path.join(tmp, 'layer.json'), JSON.stringify({ diffId: src.diffId, digest: src.digest, mediaType: src.mediaType, size: r.size }) + '\n');
+      const final = r.usedLowers ? chained : shared;
+      const info = { diffId: src.diffId, digest: src.digest, mediaType: src.mediaType, size: r.size, ...(r.usedLowers ? { lowers: lowers.map((l) => path.relative(this.dir, l)) } : {}) };
+      fs.writeFileSync(path.join(tmp, 'layer.json'), JSON.stringify(info) + '\n');
+      fs.mkdirSync(path.dirname(final), { recursive: true, mode: 0o700 });
       try {
         fs.renameSync(tmp, final);
       } catch (e) {

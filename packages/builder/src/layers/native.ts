@@ -11,6 +11,8 @@ interface FsOps {
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | undefined;
+  /** An attribute that is not there is not an error. */
+  lremovexattr(path: string, name: string): void;
   llistxattr(path: string): string[];
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
@@ -46,6 +48,7 @@ export function fsops(): FsOps {
       mknod: (...a) => call(() => raw.mknod(...a)),
       lsetxattr: (...a) => call(() => raw.lsetxattr(...a)),
       lgetxattr: (...a) => call(() => raw.lgetxattr(...a)),
+      lremovexattr: (...a) => call(() => raw.lremovexattr(...a)),
       llistxattr: (...a) => call(() => raw.llistxattr(...a)),
       mount: (...a) => call(() => raw.mount(...a)),
       umount2: (...a) => call(() => raw.umount2(...a)),

@@ -43,6 +43,8 @@ export interface UnpackOptions {
   mode: UnpackMode;
   /** Overlay mode: unpacked lower layers, topmost first. */
   lowers?: string[];
+  /** Apply mode: an existing directory keeps the xattrs its entry does not name (ADD of an archive). */
+  mergeDirXattrs?: boolean;
   /** The expected digest of the uncompressed tar (the image config's rootfs.diff_ids entry). */
   diffId?: string;
   /** How to name the layer in errors (its blob digest). */
@@ -53,6 +55,8 @@ export interface UnpackResult {
   diffId: string;
   /** Bytes of uncompressed tar. */
   size: number;
+  /** Overlay mode: the result depends on the lower layers (parents or hard-link targets came from them). */
+  usedLowers: boolean;
 }
 
 /** Feeds the uncompressed bytes of `blob` to `consume`, synchronously as they come. */
@@ -117,7 +121,7 @@ export async function unpackLayer(blob: Readable, opts: UnpackOptions): Promise<
   blob = sniffed.stream;
   const hash = crypto.createHash('sha256');
   let size = 0;
-  const writer = new LayerWriter(opts.target, opts.mode, opts.lowers);
+  const writer = new LayerWriter(opts.target, opts.mode, opts.lowers, opts.mergeDirXattrs);
   const reader = new TarReader(writer);
   try {
     await decompress(blob, compression, (b) => {
@@ -142,5 +146,5 @@ export async function unpackLayer(blob: Readable, opts: UnpackOptions): Promise<
   if (opts.diffId && opts.diffId !== diffId) {
     throw new LayerError(`layer ${opts.name}: uncompressed content is ${diffId}, not the image's diff_id ${opts.diffId}`);
   }
-  return { diffId, size };
+  return { diffId, size, usedLowers: writer.usedLowers };
 }
