@@ -1,15 +1,18 @@
 /**
  * Compressed layers in archives: tsbuild save --compression gzip|zstd for docker-archive,
  * oci-archive and oci-dir, loaded back by tsbuild (same image ID and diff_ids) and by podman
- * (which runs the zstd image); zstd layers and zstd-compressed archives accepted by load,
+ * (which runs the zstd image) and docker (gzip; zstd from moby 23 on); zstd layers and
+ * zstd-compressed archives accepted by load,
  * also without the zstd program (the pure-JS decoder); build --output with compression=; bad
  * flags refused before anything is written.
  */
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { busyboxTar, ImageSandbox, inspect, makeTar, ok, Podman, removeBusyboxTar, sh, sha256 } from '../helpers/images';
+import { unmountUnder, waitForSync } from '../helpers/managers';
 
 let sb: ImageSandbox;
 let podman: Podman | undefined;
@@ -195,6 +198,53 @@ describe('podman loads the zstd archives', () => {
       expect(ok(podman.runImage('docker.io/demo/zstd:1')).stdout).toBe('hello from a zstd layer\n');
     });
   }
+});
+
+describe('docker load', () => {
+  // a dockerd of its own: data, exec root, socket and pid file in a temporary directory; no
+  // iptables, no bridge, vfs storage; stopped and removed after the block, even on failure
+  let work = '';
+  let daemon: ChildProcess | undefined;
+  const docker = (args: string[]) => spawnSync('docker', ['-H', `unix://${path.join(work, 'd.sock')}`, ...args], { encoding: 'utf8', timeout: 60_000 });
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbuild-dockerd-'));
+    const sock = path.join(work, 'd.sock');
+    const log = fs.openSync(path.join(work, 'dockerd.log'), 'w');
+    daemon = spawn('dockerd', ['--data-root', path.join(work, 'data'), '--exec-root', path.join(work, 'exec'), '--pidfile', path.join(work, 'd.pid'), '-H', `unix://${sock}`, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver', 'vfs'], { stdio: ['ignore', 'ignore', log] });
+    fs.closeSync(log);
+    waitForSync(() => docker(['info']).status === 0, 'dockerd to answer');
+  });
+  afterAll(async () => {
+    if (daemon && daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon!.once('exit', r));
+      daemon.kill('SIGTERM');
+      await exited;
+    }
+    if (!work) return;
+    unmountUnder(work);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('reads the gzip docker-archive with the same image ID and diff_ids, and the zstd one from moby 23 on', () => {
+    const img = importText('docker/app:1');
+    for (const compression of ['gzip', 'zstd']) {
+      const out = sb.path(`${compression}.tar`);
+      ok(sb.tsbuild(['save', '--compression', compression, '-o', out, 'docker/app:1']));
+      const server = docker(['version', '--format', '{{.Server.Version}}']).stdout.trim();
+      const load = docker(['load', '-i', out]);
+      // Debian 12's dockerd is 20.10: its layer store reads gzip, not zstd
+      if (compression === 'zstd' && Number(server.split('.')[0]) < 23) {
+        expect(load.status).not.toBe(0);
+        continue;
+      }
+      expect(load.status).toBe(0);
+      expect(load.stdout).toBe('Loaded image: docker/app:1\n');
+      const j = JSON.parse(docker(['image', 'inspect', 'docker/app:1']).stdout)[0];
+      expect(j.Id).toBe(img.id);
+      expect(j.RootFS.Layers).toEqual([img.diffId]);
+      expect(docker(['rmi', 'docker/app:1']).status).toBe(0);
+    }
+  });
 });
 
 describe('build --output with compression', () => {
