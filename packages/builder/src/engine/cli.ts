@@ -17,7 +17,8 @@ import { Builder, BuildError } from './builder';
 import { EntitlementError, parseEntitlements, type Entitlement } from './entitlements';
 import { BuildCache } from './cache';
 import { BuildContext } from './context';
-import { copyTree } from './copy';
+import { exportTree } from './copy';
+import { writeDiffTar } from './difftar';
 import { lowerDirs } from './layers';
 import { makeProgress, type ProgressMode } from './progress';
 import { readonlySnapshot } from './snapshot';
@@ -247,11 +248,17 @@ async function writeOutput(store: import('../store/store').ImageStore, o: Output
     const view = readonlySnapshot(store.root, lowers);
     try {
       if (o.type === 'local') {
-        fs.mkdirSync(o.dest, { recursive: true });
-        for (const n of fs.readdirSync(view.merged)) copyTree(path.join(view.merged, n), path.join(o.dest, n), { keepOwner: true }, { follow: false });
+        exportTree(view.merged, o.dest);
       } else {
-        const { execFileSync } = await import('child_process');
-        execFileSync('tar', ['-C', view.merged, '-cf', path.resolve(o.dest), '.']);
+        // The image's filesystem as one reproducible tar: hard links, xattrs, big files, as layers are written.
+        const dest = path.resolve(o.dest);
+        const tmp = `${dest}.${process.pid}.tmp`;
+        try {
+          writeDiffTar(view.merged, tmp);
+          fs.renameSync(tmp, dest);
+        } finally {
+          fs.rmSync(tmp, { force: true });
+        }
       }
     } finally {
       view.release();
@@ -288,7 +295,7 @@ export function pruneCommand(ctx: () => CliContext): CommandSpec {
 function pruneLayerDirs(store: import('../store/store').ImageStore): number {
   const cache = new LayerCache(store.root);
   const dir = path.join(cache.dir, 'sha256');
-  if (!fs.existsSync(dir)) return 0;
+  if (!fs.existsSync(dir) && !fs.existsSync(path.join(cache.dir, 'chains'))) return 0;
   const used = new Set<string>();
   for (const e of store.list()) {
     try {
@@ -307,14 +314,36 @@ function pruneLayerDirs(store: import('../store/store').ImageStore): number {
     }
   }
   let freed = 0;
-  for (const hex of fs.readdirSync(dir)) {
-    if (used.has(`sha256:${hex}`)) continue;
+  const sizeOf = (d: string): number => {
     try {
-      freed += (JSON.parse(fs.readFileSync(path.join(dir, hex, 'layer.json'), 'utf8')) as { size?: number }).size ?? 0;
+      return (JSON.parse(fs.readFileSync(path.join(d, 'layer.json'), 'utf8')) as { size?: number }).size ?? 0;
     } catch {
-      /* no size recorded */
+      return 0; // no size recorded
     }
+  };
+  for (const hex of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    if (used.has(`sha256:${hex}`)) continue;
+    freed += sizeOf(path.join(dir, hex));
     fs.rmSync(path.join(dir, hex), { recursive: true, force: true });
+  }
+  // Layers unpacked over particular lowers (layers/cache.ts): kept while their diff_id is used
+  // and every lower dir they were unpacked over is still there.
+  const chains = path.join(cache.dir, 'chains');
+  for (let changed = fs.existsSync(chains); changed; ) {
+    changed = false;
+    for (const key of fs.readdirSync(chains)) {
+      const d = path.join(chains, key);
+      let info: { diffId?: string; lowers?: string[] } = {};
+      try {
+        info = JSON.parse(fs.readFileSync(path.join(d, 'layer.json'), 'utf8'));
+      } catch {
+        /* unreadable: removed below */
+      }
+      if (info.diffId && used.has(info.diffId) && (info.lowers ?? []).every((l) => fs.existsSync(path.join(cache.dir, l)))) continue;
+      freed += sizeOf(d);
+      fs.rmSync(d, { recursive: true, force: true });
+      changed = true;
+    }
   }
   return freed;
 }

@@ -19,6 +19,7 @@ import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 import * as zlib from 'zlib';
 import type { IgnoreMatcher } from '../dockerfile';
+import { copyFileSparse, readXattrs, replaceXattrs } from '../layers/fileops';
 import { fsops, S_IFBLK, S_IFCHR, S_IFIFO } from '../layers/native';
 import { unpackLayer } from '../layers/unpack';
 import { lstatIf, resolveDirIn } from '../layers/walk';
@@ -132,6 +133,57 @@ export function copyTree(src: string, dst: string, o: CopyOptions, opts: { follo
   return 1;
 }
 
+/**
+ * A whole tree copied as it is (`--output type=local`): every entry with its owner, mode,
+ * mtime and xattrs, files sharing an inode linked again, holes kept. `dst` is made or merged
+ * into; what is in the way of an entry is replaced.
+ */
+export function exportTree(src: string, dst: string): void {
+  const links = new Map<string, string>();
+  const meta = (from: fs.Stats, fromHost: string, to: string) => {
+    const link = from.isSymbolicLink();
+    fs.lchownSync(to, from.uid, from.gid);
+    if (!link) fs.chmodSync(to, from.mode & 0o7777); // after chown, which clears setuid
+    replaceXattrs(to, readXattrs(fromHost), { special: !from.isFile() && !from.isDirectory() }); // after chown: file caps
+    fs.lutimesSync(to, from.atime, from.mtime);
+  };
+  const walk = (s: string, d: string) => {
+    for (const name of fs.readdirSync(s).sort()) {
+      const sp = path.join(s, name);
+      const dp = path.join(d, name);
+      const st = fs.lstatSync(sp);
+      const old = lstatIf(dp);
+      if (st.isDirectory()) {
+        if (old && !old.isDirectory()) fs.rmSync(dp, { force: true });
+        if (!old?.isDirectory()) fs.mkdirSync(dp);
+        walk(sp, dp);
+        meta(st, sp, dp);
+        continue;
+      }
+      if (st.isSocket()) continue;
+      if (old) fs.rmSync(dp, { recursive: true, force: true });
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? links.get(key) : undefined;
+      if (first) {
+        fs.linkSync(first, dp);
+        continue;
+      }
+      if (st.nlink > 1) links.set(key, dp);
+      if (st.isFile()) copyFileSparse(sp, dp);
+      else if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(sp), dp);
+      else {
+        const type = st.isFIFO() ? S_IFIFO : st.isCharacterDevice() ? S_IFCHR : S_IFBLK;
+        const lo = st.rdev >>> 0;
+        const hi = Math.floor(st.rdev / 2 ** 32);
+        fsops().mknod(dp, type | 0o600, ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0), (lo & 0xff) | ((lo >>> 12) & 0xfff00));
+      }
+      meta(st, sp, dp);
+    }
+  };
+  fs.mkdirSync(dst, { recursive: true });
+  walk(src, dst);
+}
+
 export type ArchiveKind = 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
 function isTarHeader(b: Buffer): boolean {
@@ -187,7 +239,7 @@ export async function extractArchive(file: string, kind: ArchiveKind, dstDir: st
   } else {
     source = fs.createReadStream(file);
   }
-  await unpackLayer(source, { mediaType, target: dstDir, mode: 'apply', name: path.basename(file) });
+  await unpackLayer(source, { mediaType, target: dstDir, mode: 'apply', name: path.basename(file), mergeDirXattrs: true });
 }
 
 /** Writes a heredoc file (COPY <<EOF /dest). */

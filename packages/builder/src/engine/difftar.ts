@@ -5,9 +5,17 @@
  *   ending in '/'; no user or group names, no access or change times;
  * - overlayfs whiteouts (0:0 character devices) become OCI whiteouts (`.wh.NAME`, an empty
  *   regular file), an opaque directory (trusted.overlay.opaque=y) is followed by its
- *   `.wh..wh..opq` marker; overlayfs's own trusted.overlay.* xattrs are left out, other xattrs
- *   go in PAX SCHILY.xattr records as docker writes them;
- * - files sharing an inode within the layer become hard links to the first one's name;
+ *   `.wh..wh..opq` marker; overlayfs's own trusted.overlay.* xattrs are left out, all other
+ *   xattrs (user.*, security.capability, trusted.*, on directories, files, symlinks and
+ *   devices alike) go in PAX SCHILY.xattr records with their bytes as they are;
+ * - files sharing an inode within the layer become hard links to the first one's name (in the
+ *   order entries are written). Every name of an inode in an upper dir is in that upper dir
+ *   (overlayfs copies a lower file up before linking to it), so a link entry always names an
+ *   entry of the same tar, never a lower layer's file: the image-spec's rule, and what
+ *   containerd's and BuildKit's differs write;
+ * - a file's holes are read as the zeros they are (a tar entry has no hole map: the image-spec
+ *   advises against sparse entries); unpacking makes them holes again (layers/fileops.ts);
+ * - sizes past ustar's 8 GiB go in a PAX size record;
  * - with SOURCE_DATE_EPOCH set, every mtime later than it is clamped to it (in the tree too,
  *   so the cached layer dir and its tarball agree).
  *
@@ -18,6 +26,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { readXattrs } from '../layers/fileops';
 import { fsops } from '../layers/native';
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from '../layers/writer';
 
@@ -74,6 +83,7 @@ interface Header {
 }
 
 const MAX_OCTAL7 = 0o7777777;
+const MAX_OCTAL11 = 0o77777777777;
 
 function octal(b: Buffer, off: number, len: number, v: number): void {
   b.write(v.toString(8).padStart(len - 1, '0'), off, len - 1, 'ascii');
@@ -92,7 +102,7 @@ function headerBlock(h: Header, name: string, linkname: string, size: number, ty
   octal(b, 100, 8, h.mode & 0o7777);
   octal(b, 108, 8, Math.min(h.uid, MAX_OCTAL7));
   octal(b, 116, 8, Math.min(h.gid, MAX_OCTAL7));
-  octal(b, 124, 12, size);
+  octal(b, 124, 12, size > MAX_OCTAL11 ? 0 : size); // the PAX size record says it
   octal(b, 136, 12, Math.max(0, Math.min(h.mtime, 0o77777777777)));
   b.write('        ', 148, 8, 'ascii');
   b.write(type, 156, 1, 'ascii');
@@ -113,6 +123,7 @@ function writeHeader(out: TarOut, h: Header): void {
   if (h.linkname && long(h.linkname)) records.push(paxRecord('linkpath', Buffer.from(h.linkname)));
   if (h.uid > MAX_OCTAL7) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
   if (h.gid > MAX_OCTAL7) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
+  if (h.size > MAX_OCTAL11) records.push(paxRecord('size', Buffer.from(String(h.size))));
   for (const [k, v] of h.xattrs ?? []) records.push(paxRecord(`SCHILY.xattr.${k}`, v));
   if (records.length) {
     const body = Buffer.concat(records);
@@ -130,22 +141,6 @@ function devNumbers(rdev: number): { major: number; minor: number } {
   const major = ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0);
   const minor = (lo & 0xff) | ((lo >>> 12) & 0xfff00);
   return { major, minor };
-}
-
-function xattrsOf(p: string): [string, Buffer][] {
-  let names: string[];
-  try {
-    names = fsops().llistxattr(p);
-  } catch {
-    return [];
-  }
-  const out: [string, Buffer][] = [];
-  for (const n of names.sort()) {
-    if (n.startsWith('trusted.overlay.')) continue;
-    const v = fsops().lgetxattr(p, n);
-    if (v !== undefined) out.push([n, v]);
-  }
-  return out;
 }
 
 function copyFile(out: TarOut, file: string, size: number): void {
@@ -188,6 +183,17 @@ export interface DiffTarResult {
 /** Writes the tarball of `upper` to the new file `outFile`. */
 export function writeDiffTar(upper: string, outFile: string, opts: { epoch?: number } = {}): DiffTarResult {
   const fd = fs.openSync(outFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+  try {
+    const r = writeDiffTarTo(upper, fd, opts);
+    fs.fsyncSync(fd);
+    return r;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes the tarball of `upper` to the open `fd` (a file or a pipe), which stays open. */
+export function writeDiffTarTo(upper: string, fd: number, opts: { epoch?: number } = {}): DiffTarResult {
   const out = new TarOut(fd);
   const links = new Map<string, string>();
   let entries = 0;
@@ -211,7 +217,7 @@ export function writeDiffTar(upper: string, outFile: string, opts: { epoch?: num
       }
       base.mtime = clamp(host, st);
       if (st.isDirectory()) {
-        base.xattrs = xattrsOf(host);
+        base.xattrs = readXattrs(host);
         writeHeader(out, { ...base, name: `${name}/`, size: 0, type: '5' });
         entries++;
         const opaque = fsops().lgetxattr(host, OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
@@ -232,8 +238,8 @@ export function writeDiffTar(upper: string, outFile: string, opts: { epoch?: num
         }
         links.set(key, name);
       }
+      base.xattrs = readXattrs(host);
       if (st.isFile()) {
-        base.xattrs = xattrsOf(host);
         writeHeader(out, { ...base, name, size: st.size, type: '0' });
         copyFile(out, host, st.size);
       } else if (st.isSymbolicLink()) {
@@ -249,13 +255,8 @@ export function writeDiffTar(upper: string, outFile: string, opts: { epoch?: num
       entries++;
     }
   };
-  try {
-    visit(upper, '');
-    out.write(Buffer.alloc(BLOCK * 2));
-    out.flush();
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  visit(upper, '');
+  out.write(Buffer.alloc(BLOCK * 2));
+  out.flush();
   return { digest: `sha256:${out.hash.digest('hex')}`, size: out.size, entries };
 }
