@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import { Transform, type Readable } from 'stream';
 import { MediaType, type Descriptor } from '@tsrun/spec';
 import { sha256 } from '../store/digest';
+import { StoreError } from '../store/errors';
 import { Authenticator, parseChallenge } from './auth';
 import { findCredentials, authFilesForRead, type Credentials } from './authfile';
 import { allowsInsecure, registryHost, type TlsPolicy } from './endpoint';
@@ -32,6 +33,13 @@ export interface RegistryOptions extends TlsPolicy {
   retryDelayMs?: number;
   /** Told of each retry, e.g. to show it. */
   onRetry?: (what: string, attempt: number, error: Error) => void;
+}
+
+/** Sees a blob's bytes as they are downloaded, in order (after a resume, from where it was). */
+export interface DownloadTap {
+  data(chunk: Buffer): Promise<void>;
+  /** The download starts over from byte 0 (the registry ignored a Range request). */
+  restart(): void;
 }
 
 export interface FetchedManifest {
@@ -280,7 +288,7 @@ export class RegistryClient {
    * is resumed with a Range request from the bytes already written (restarting from zero if
    * the registry ignores the range); a blob that does not hash to its digest is an error.
    */
-  async downloadBlob(repo: string, desc: Descriptor, file: string, onBytes?: (done: number, total: number) => void): Promise<void> {
+  async downloadBlob(repo: string, desc: Descriptor, file: string, onBytes?: (done: number, total: number) => void, tap?: DownloadTap): Promise<void> {
     const what = `GET blob ${repo}@${desc.digest}`;
     const fh = await fs.promises.open(file, 'w', 0o644);
     let hash = crypto.createHash('sha256');
@@ -306,6 +314,7 @@ export class RegistryClient {
             offset = 0;
             hash = crypto.createHash('sha256');
             await fh.truncate(0);
+            tap?.restart();
           }
         } else {
           throw await this.failure(res, what);
@@ -320,10 +329,12 @@ export class RegistryClient {
             await fh.write(c, 0, c.length, offset);
             hash.update(c);
             offset += c.length;
+            await tap?.data(c);
             onBytes?.(offset, desc.size);
           }
         } catch (e) {
-          if (e instanceof RegistryError) throw e;
+          // ours (a RegistryError) or the tap's (bad compressed data): not the connection's
+          if (e instanceof StoreError) throw e;
           throw new TransientError(`connection broken after ${offset} of ${desc.size} bytes: ${errorText(e)}`);
         }
         if (offset < desc.size) throw new TransientError(`connection closed after ${offset} of ${desc.size} bytes`);

@@ -4,7 +4,8 @@
  * The manifest (for a multi-platform index, the one for the wanted platform) is fetched by
  * tag or digest; the blobs the store lacks are downloaded in parallel into its ingest/
  * directory, each verified against its digest (resumed after a broken connection), and each
- * layer (gzip, zstd or plain, by its content) against the config's diff_id once decompressed.
+ * layer (gzip, zstd or plain, by its content) against the config's diff_id, decompressed and
+ * hashed as it arrives.
  * Only when all are there are they moved into blobs/, then the manifest is stored and the tag set
  * (blobs first, index.json last, under the store's session lock). A pull that fails leaves
  * the store as it was: nothing in blobs/, no tag.
@@ -15,7 +16,7 @@
  */
 import * as fs from 'fs';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '@tsrun/spec';
-import { uncompressedDigest } from '../store/compression';
+import { UncompressedHasher } from '../store/compression';
 import { checkDigest } from '../store/digest';
 import { NoSuchImageError } from '../store/errors';
 import { isIndexType, layerFamily } from '../store/media';
@@ -23,7 +24,7 @@ import { chooseManifest, formatPlatform, hostPlatform } from '../store/platform'
 import { formatReference, parseReference, type Reference } from '../store/reference';
 import type { ImageStore } from '../store/store';
 import { pullScope } from './auth';
-import { RegistryClient, type RegistryOptions } from './client';
+import { RegistryClient, type DownloadTap, type RegistryOptions } from './client';
 import { RegistryError } from './errors';
 import type { ProgressSink } from './events';
 import { runLimited } from './limit';
@@ -109,11 +110,11 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
     try {
       const missing = blobs.filter((b) => !store.hasBlob(b.desc.digest));
       for (const b of blobs) opts.progress?.({ digest: b.desc.digest, kind: b.kind, action: missing.includes(b) ? 'waiting' : 'exists', total: b.desc.size });
-      const download = async ({ desc, kind }: (typeof blobs)[number]) => {
+      const download = async ({ desc, kind }: (typeof blobs)[number], tap?: DownloadTap) => {
         const tmp = store.ingestPath('pull');
         downloads.set(desc.digest, tmp);
         opts.progress?.({ digest: desc.digest, kind, action: 'downloading', done: 0, total: desc.size });
-        await client.downloadBlob(ref.path, desc, tmp, (done, total) => opts.progress?.({ digest: desc.digest, kind, action: 'downloading', done, total }));
+        await client.downloadBlob(ref.path, desc, tmp, (done, total) => opts.progress?.({ digest: desc.digest, kind, action: 'downloading', done, total }), tap);
       };
       // the config first: its diff_ids are what the layers must decompress to
       const configBlob = missing.find((b) => b.kind === 'config' && b.desc.digest === manifest.config.digest);
@@ -122,13 +123,24 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
       const config = parseJSON<ImageConfig>(configFile ? fs.readFileSync(configFile) : store.readBlob(manifest.config.digest), `${name}: image config ${manifest.config.digest}`);
       const diffIds = expectedDiffIds(name, manifestDoc.digest, manifest, config);
       await runLimited(missing.filter((b) => b !== configBlob), opts.concurrency ?? 3, async (b) => {
-        await download(b);
-        // both digests: the blob's (checked as it came) and its uncompressed content's
-        const want = diffIds.get(b.desc.digest);
-        if (b.kind !== 'layer' || want === undefined) return;
-        const got = await uncompressedDigest(downloads.get(b.desc.digest)!, `${name}: layer ${b.desc.digest}`);
-        if (got.digest !== want) {
-          throw new RegistryError(`${name}: layer ${b.desc.digest} failed verification: its uncompressed content has digest ${got.digest}, the image config's diff_id is ${want}`, undefined, 'DIGEST_MISMATCH');
+        // both digests: the blob's, and its uncompressed content's, hashed as it arrives
+        const want = b.kind === 'layer' ? diffIds.get(b.desc.digest) : undefined;
+        const what = `${name}: layer ${b.desc.digest}`;
+        let check = want !== undefined ? new UncompressedHasher(what) : undefined;
+        const tap: DownloadTap | undefined = check && {
+          data: (c) => check!.write(c),
+          restart: () => (check!.destroy(), (check = new UncompressedHasher(what))),
+        };
+        try {
+          await download(b, tap);
+        } catch (e) {
+          check?.destroy();
+          throw e;
+        }
+        if (!check) return;
+        const got = await check.end();
+        if (got !== want) {
+          throw new RegistryError(`${name}: layer ${b.desc.digest} failed verification: its uncompressed content has digest ${got}, the image config's diff_id is ${want}`, undefined, 'DIGEST_MISMATCH');
         }
       });
       // every blob is here and verified: now they may enter the store

@@ -235,3 +235,61 @@ export async function uncompressedDigest(file: string, what: string): Promise<{ 
   }
   return { compression, digest: `sha256:${hash.digest('hex')}`, size };
 }
+
+/**
+ * The uncompressed digest of content fed to it chunk by chunk (e.g. as a download arrives):
+ * the compression is read from the first bytes, the content decompressed and hashed as it
+ * comes, with backpressure. end() gives the digest; a decompression error rejects write() or
+ * end() with a one-line error naming `what`.
+ */
+export class UncompressedHasher {
+  private readonly hash = crypto.createHash('sha256');
+  private head: Buffer[] = [];
+  private headSize = 0;
+  private stream?: Duplex;
+  private done?: Promise<void>;
+  private failure?: Error;
+  size = 0;
+  compression?: Compression;
+
+  constructor(private readonly what: string) {}
+
+  private start(): void {
+    const first = Buffer.concat(this.head);
+    this.head = [];
+    this.compression = detectCompression(first);
+    const d = decompressor(this.compression);
+    this.stream = d;
+    const sink = new Writable({ write: (c: Buffer, _e, cb) => (this.hash.update(c), (this.size += c.length), cb()) });
+    this.done = pipeline(d, sink).catch((e) => {
+      this.failure = decompressionError(e, this.what);
+      throw this.failure;
+    });
+    this.done.catch(() => undefined);
+    if (first.length) d.write(first);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.stream) {
+      this.head.push(chunk);
+      this.headSize += chunk.length;
+      if (this.headSize < 4) return;
+      return this.start();
+    }
+    if (this.stream.write(chunk)) return;
+    await Promise.race([new Promise((r) => this.stream!.once('drain', r)), this.done]);
+    if (this.failure) throw this.failure;
+  }
+
+  async end(): Promise<string> {
+    if (!this.stream) this.start();
+    this.stream!.end();
+    await this.done;
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+
+  destroy(): void {
+    this.stream?.destroy();
+  }
+}
