@@ -172,6 +172,8 @@ export interface Faults {
   flipByte?: boolean;
   /** Upload PUTs (the request closing a blob upload) to answer 503 without forwarding. */
   failUploadPut503?: number;
+  /** Drop the Range header of blob GETs: the registry answers 200 with the whole blob. */
+  ignoreRange?: boolean;
 }
 
 /**
@@ -279,6 +281,7 @@ export class FaultProxy {
       return;
     }
     const headers = { ...req.headers };
+    if (isBlobGet && this.faults.ignoreRange) delete headers.range;
     delete headers.authorization; // the registry behind the bearer proxy needs none
     if (!this.bearer) headers.authorization = req.headers.authorization;
     if (headers.authorization === undefined) delete headers.authorization;

@@ -297,6 +297,32 @@ describe('pull checks both digests', () => {
   }
 });
 
+describe('pull checks the diff_id of a download that starts over', () => {
+  it('a connection cut midway, the Range ignored: the whole blob again, checked from its first byte', async () => {
+    const name = `${reg()}/restart/app:1`;
+    const img = await storeWithImage(name);
+    ok(await tsbuild(img.root, ['push', '-q', '--compression', 'zstd', name]));
+    ok(await tsbuild(img.root, ['push', '-q', '--compression', 'uncompressed', name, `${reg()}/restart/app:plain`]));
+    // the same config through another manifest first: then the only download is the layer's
+    const root = at('restarted');
+    ok(await tsbuild(root, ['pull', '-q', `${reg()}/restart/app:plain`]));
+    proxy!.faults = { cutBlobs: 1, ignoreRange: true };
+    try {
+      const start = proxy!.log.length;
+      ok(await tsbuild(root, ['pull', `${prx()}/restart/app:1`]));
+      const gets = proxy!.log.slice(start).filter((q) => q.method === 'GET' && /\/blobs\/sha256:/.test(q.url));
+      expect(gets).toHaveLength(2); // the layer, cut; then again from where it was cut
+      expect(gets[1]).toMatchObject({ url: gets[0].url, status: 200 }); // asked to resume, got it all
+      expect(gets[1].range).toMatch(/^bytes=[1-9][0-9]*-$/);
+      const back = await inspect(root, `${prx()}/restart/app:1`);
+      expect(back.Id).toBe(img.id);
+      expect(back.RootFS.Layers).toEqual([img.diffId]);
+    } finally {
+      proxy!.faults = {};
+    }
+  });
+});
+
 describe('bad flags are one line, exit 1, and change nothing', () => {
   function snapshot(root: string) {
     const list = (d: string) => (fs.existsSync(path.join(root, d)) ? fs.readdirSync(path.join(root, d)).sort() : []);
