@@ -142,6 +142,17 @@ describe('save --compression, load back', () => {
     ok(sb.tsbuild(['save', '--format', 'oci-archive', '--compression', 'zstd', '-o', sb.path('b.tar'), 'app:1']));
     expect(sb.blobs()).toEqual(blobs); // nothing new compressed
     expect(fs.readFileSync(sb.path('b.tar'))).toEqual(fs.readFileSync(sb.path('a.tar')));
+    // fsck checks the compressed variant too
+    expect(ok(sb.tsbuild(['fsck'])).stdout).toBe('');
+    const record = JSON.parse(fs.readFileSync(path.join(sb.root, 'variants', variants[0]), 'utf8'));
+    const file = sb.blobFile(record.digest);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length >> 1] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    const fsck = sb.tsbuild(['fsck']);
+    expect(fsck.code).toBe(1);
+    expect(fsck.stdout).toMatch(new RegExp(`^zstd variant of layer ${img.diffId}: blob ${record.digest} is corrupt: its content has digest sha256:[0-9a-f]{64}\n$`));
+    fs.writeFileSync(file, fs.readFileSync(path.join(extract(sb.path('a.tar')), 'blobs/sha256', record.digest.slice(7))));
 
     // a store holding the zstd image: gzip keeps the zstd layer unless forced
     const other = sb.path('other');

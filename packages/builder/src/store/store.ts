@@ -623,8 +623,8 @@ export class ImageStore {
 
   /**
    * Checks the store like fsck: index.json parses, every image it lists resolves for the host
-   * platform, and every blob reachable from it exists and matches its digest. Returns one line
-   * per problem; [] for a consistent store.
+   * platform, and every blob reachable from it (and every compressed variant of a layer)
+   * exists and matches its digest. Returns one line per problem; [] for a consistent store.
    */
   async fsck(platform: Platform = hostPlatform()): Promise<string[]> {
     const problems: string[] = [];
@@ -648,6 +648,18 @@ export class ImageStore {
         }
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`);
+      }
+    }
+    // compressed variants a push would send instead of their layer
+    for (const { variant: v } of listVariants(this.root)) {
+      if (!v || checked.has(v.digest) || !this.hasBlob(v.digest)) continue;
+      checked.add(v.digest);
+      try {
+        await this.verifyBlob(v.digest);
+        const size = this.blobSize(v.digest);
+        if (size !== v.size) problems.push(`${v.compression} variant of layer ${v.uncompressed}: blob ${v.digest} has size ${size}, its record says ${v.size}`);
+      } catch (err) {
+        problems.push(`${v.compression} variant of layer ${v.uncompressed}: ${(err as Error).message}`);
       }
     }
     return problems;
