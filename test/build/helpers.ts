@@ -1,13 +1,15 @@
 /**
  * Helpers for the Dockerfile builder tests: build contexts written from a table of files, the
  * busybox base rootfs tarball (scripts/make-rootfs.sh, as the example uses), a file-by-file
- * description of a root filesystem for comparisons, and buildah confined to private storage
+ * description of a root filesystem for comparisons (with link groups, xattrs and holes when
+ * asked), and buildah confined to private storage
  * (vfs, its own --root/--runroot) under the test's temporary directory.
  */
 import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { fsops } from '../../packages/builder/src/layers/native';
 import { ImageSandbox, ok, sh, type Run } from '../helpers/images';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -38,12 +40,69 @@ export function context(sb: ImageSandbox, name: string, files: Record<string, st
   return dir;
 }
 
+/** What describeTree says beyond type, mode, owner, link target and content. */
+export interface TreeDetail {
+  /** Which paths are hard links of each other: `links=<first path of the group>` (groups of the tree itself, not st_nlink). */
+  links?: boolean;
+  /** Every xattr (trusted.overlay.* excepted), name=hex value, sorted. */
+  xattrs?: boolean;
+  /** A regular file's data segments (SEEK_DATA/SEEK_HOLE), so holes show. */
+  holes?: boolean;
+  /** mtimes, in whole seconds (directories' too). */
+  mtimes?: boolean;
+  /** Device numbers as major:minor, sizes of files. */
+  sizes?: boolean;
+}
+
+/**
+ * The data segments of every regular file under `root` (SEEK_DATA/SEEK_HOLE, in one python3
+ * process): "0-4096,1048576-1052672" style, '' for a file that is all hole.
+ */
+export function holeMaps(root: string): Map<string, string> {
+  const script = `
+import json, os, stat, sys
+root = sys.argv[1]
+out = {}
+for d, dirs, files in os.walk(root):
+    for n in files:
+        p = os.path.join(d, n)
+        st = os.lstat(p)
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+        segs, pos = [], 0
+        try:
+            while pos < st.st_size:
+                try:
+                    start = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    break
+                end = os.lseek(fd, start, os.SEEK_HOLE)
+                segs.append('%d-%d' % (start, end))
+                pos = end
+        finally:
+            os.close(fd)
+        out[os.path.relpath(p, root)] = ','.join(segs)
+json.dump(out, sys.stdout)
+`;
+  const r = execFileSync('python3', ['-c', script, root], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return new Map(Object.entries(JSON.parse(r) as Record<string, string>));
+}
+
 /**
  * Every path of a tree with what a user sees of it: type, permission bits, owner, link target,
- * content digest. mtimes are left out (builders legitimately differ on them).
+ * content digest, and with `detail` link groups, xattrs, holes, mtimes and sizes. mtimes are
+ * left out by default (builders legitimately differ on them).
  */
-export function describeTree(root: string, skip: (rel: string) => boolean = () => false): Map<string, string> {
+export function describeTree(root: string, skip: (rel: string) => boolean = () => false, detail: TreeDetail = {}): Map<string, string> {
   const out = new Map<string, string>();
+  const groups = new Map<string, string>();
+  const holes = detail.holes ? holeMaps(root) : undefined;
+  const xattrs = (p: string): string => {
+    if (!detail.xattrs) return '';
+    const names = fsops().llistxattr(p).filter((x) => !x.startsWith('trusted.overlay.')).sort();
+    return names.map((x) => ` ${x}=${fsops().lgetxattr(p, x)?.toString('hex')}`).join('');
+  };
   const walk = (rel: string) => {
     for (const n of fs.readdirSync(rel ? path.join(root, rel) : root).sort()) {
       const r = rel ? `${rel}/${n}` : n;
@@ -52,19 +111,40 @@ export function describeTree(root: string, skip: (rel: string) => boolean = () =
       const st = fs.lstatSync(p);
       const mode = (st.mode & 0o7777).toString(8);
       const own = `${st.uid}:${st.gid}`;
+      let extra = xattrs(p);
+      if (detail.mtimes) extra += ` mtime=${Math.floor(st.mtimeMs / 1000)}`;
+      if (detail.links && !st.isDirectory() && st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        if (!groups.has(key)) groups.set(key, r);
+        extra += ` links=${groups.get(key)}`;
+      }
       if (st.isDirectory()) {
-        out.set(r, `dir ${mode} ${own}`);
+        out.set(r, `dir ${mode} ${own}${extra}`);
         walk(r);
       } else if (st.isSymbolicLink()) {
-        out.set(r, `link ${own} -> ${fs.readlinkSync(p)}`);
+        out.set(r, `link ${own} -> ${fs.readlinkSync(p)}${extra}`);
       } else if (st.isFile()) {
-        out.set(r, `file ${mode} ${own} ${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex').slice(0, 16)}`);
+        const size = detail.sizes ? ` size=${st.size}` : '';
+        const data = holes ? ` data=${holes.get(r)}` : '';
+        out.set(r, `file ${mode} ${own} ${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex').slice(0, 16)}${size}${data}${extra}`);
       } else {
-        out.set(r, `special ${mode} ${own} ${st.rdev}`);
+        const dev = detail.sizes ? ` ${Math.floor(st.rdev / 256) & 0xfff}:${(st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)}` : ` ${st.rdev}`;
+        const kind = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : 'special';
+        out.set(r, `${detail.sizes ? kind : 'special'} ${mode} ${own}${dev}${extra}`);
       }
     }
   };
   walk('');
+  // A group of one (its other names hidden, or outside the tree) is no link at all.
+  const count = new Map<string, number>();
+  for (const v of out.values()) {
+    const m = / links=(\S+)/.exec(v);
+    if (m) count.set(m[1], (count.get(m[1]) ?? 0) + 1);
+  }
+  for (const [k, v] of out) {
+    const m = / links=(\S+)/.exec(v);
+    if (m && count.get(m[1]) === 1) out.set(k, v.replace(m[0], ''));
+  }
   return out;
 }
 
