@@ -20,11 +20,13 @@ Napi::Value Throw(Napi::Env env, int err, const char* what) {
   return env.Undefined();
 }
 
-// socketPair() -> [fd, fd]: a connected AF_UNIX stream pair, both close-on-exec.
+// socketPair(seqpacket = false) -> [fd, fd]: a connected AF_UNIX pair, both close-on-exec; a
+// stream pair, or with `seqpacket` a SOCK_SEQPACKET one (records: CRIU's RPC, `criu swrk`).
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  bool seqpacket = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Throw(env, errno, "socketpair");
+  if (socketpair(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0, sv) != 0) return Throw(env, errno, "socketpair");
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, sv[0]));
   a.Set(1u, Napi::Number::New(env, sv[1]));

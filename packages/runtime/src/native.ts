@@ -28,8 +28,8 @@ interface Addon {
   pidfdOpen(pid: number): number;
   /** One message carrying `fd` (SCM_RIGHTS), `name` as its payload. */
   sendFd(sock: number, fd: number, name: string): void;
-  /** A connected AF_UNIX stream pair (close-on-exec). */
-  socketPair(): [number, number];
+  /** A connected AF_UNIX pair (close-on-exec): a stream pair, or SOCK_SEQPACKET with `seqpacket`. */
+  socketPair(seqpacket?: boolean): [number, number];
   /** Blocks for one message carrying an fd (SCM_RIGHTS); `name` is its payload (a pty's name). */
   recvFd(sock: number): { fd: number; name: string };
   /** The window size of a terminal, undefined when `fd` is not one. */
@@ -40,6 +40,8 @@ interface Addon {
   restoreTerminal(fd: number, saved: Buffer): void;
   /** umount2(2); throws an Error carrying `errno`. */
   umount2(target: string, flags: number): void;
+  /** mount(2); throws an Error carrying `errno`. */
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
 }
 
 let addon: Addon | undefined;
