@@ -291,3 +291,21 @@ describe('scheduler and ioPriority', () => {
     expect(r.stderr).toMatch(/process\.ioPriority: priority 9 is not between 0 and 7/);
   });
 });
+
+describe('linux.personality', () => {
+  // runc 1.2 applies it; Debian's runc 1.1.5 does not know the field.
+  // PER_LINUX32 makes uname report i686 on x86_64 hosts.
+  (process.arch === 'x64' ? itTsrun : it.skip)('LINUX32: the container sees a 32-bit machine in uname, LINUX the host\'s', () => {
+    expect(inside(['uname', '-m'], (s) => (s.linux.personality = { domain: 'LINUX32' }))).toBe('i686\n');
+    expect(inside(['uname', '-m'], (s) => (s.linux.personality = { domain: 'LINUX' }))).toBe('x86_64\n');
+  });
+
+  itTsrun('an unknown domain is a one-line error, and nothing is made', () => {
+    const id = sb.id('badpers');
+    const r = sb.run(id, sb.bundle(['true'], (s) => (s.linux.personality = { domain: 'LINUX64' })));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/linux\/personality\/domain: must be one of LINUX, LINUX32 \(got \\?"LINUX64\\?"\)/);
+    expect(sb.listIds()).not.toContain(id);
+  });
+});
