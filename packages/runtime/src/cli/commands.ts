@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RuntimeError } from '../errors';
 import { CGROUP_COMMANDS } from './cgroup-commands';
+import { CHECKPOINT_COMMANDS } from './checkpoint-commands';
 import { context } from './main';
 import { IMAGE_COMMANDS } from './image-commands';
 import { PROCESS_COMMANDS } from './process-commands';
@@ -116,6 +117,7 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   ...CGROUP_COMMANDS,
+  ...CHECKPOINT_COMMANDS,
   ...IMAGE_COMMANDS,
   ...PROCESS_COMMANDS,
   {

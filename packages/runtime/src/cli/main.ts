@@ -24,7 +24,7 @@ const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root', type: 'string', default: defaultRoot(), describe: 'root directory for storage of container state' },
   { name: 'systemd-cgroup', type: 'boolean', default: false, describe: 'use systemd for cgroups (cgroupsPath is slice:prefix:name)' },
   { name: 'rootless', type: 'string', default: 'auto', choices: ['true', 'false', 'auto'], describe: 'ignore cgroup permission errors (true, false or auto)' },
-  { name: 'criu', type: 'string', describe: 'path to the criu binary (unused: checkpoint is not supported)' },
+  { name: 'criu', type: 'string', default: 'criu', describe: 'path to the criu binary used for checkpoint and restore' },
   { name: 'help', alias: 'h', type: 'boolean', default: false, describe: 'show help' },
   { name: 'version', alias: 'v', type: 'boolean', default: false, describe: 'print the version' },
 ];
@@ -39,6 +39,11 @@ export function context(): Context {
   const mode = String(globals.rootless);
   const rootless = mode === 'true' || (mode === 'auto' && uid !== 0);
   return makeContext(String(globals.root), logger, { systemdCgroup: !!globals.systemdCgroup, rootless });
+}
+
+/** --criu: the criu binary checkpoint and restore run (a name is looked up on PATH). */
+export function criuBinary(): string {
+  return String(globals.criu || 'criu');
 }
 
 function report(e: unknown): number {

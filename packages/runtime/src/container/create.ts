@@ -58,7 +58,7 @@ export function loadSpec(bundle: string): Spec {
 }
 
 /** runc's checkTerminal: a console socket exactly when a detached process has a terminal. */
-function checkTerminal(spec: Spec, o: CreateOptions): void {
+export function checkTerminal(spec: Spec, o: Pick<CreateOptions, 'detach' | 'consoleSocket'>): void {
   const terminal = !!spec.process?.terminal;
   const detach = o.detach !== false;
   if (detach && terminal && !o.consoleSocket) {
@@ -261,7 +261,7 @@ function hostRoot(spec: Spec): { uid: number; gid: number } | undefined {
   return { uid: u ? u.hostID - u.containerID : 0, gid: g ? g.hostID - g.containerID : 0 };
 }
 
-function ownerName(): string {
+export function ownerName(): string {
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return 'root';
   try {

@@ -13,6 +13,8 @@ import type { ContainerRecord } from './record';
 
 const ID_PATTERN = /^[\w+.-]+$/;
 const ROOT_MOUNT = 'rootfs';
+/** Where `restore` binds the rootfs for CRIU (container/restore.ts), for as long as it restores. */
+const CRIU_ROOT = 'criu-root';
 
 export function validateId(id: string | undefined): string {
   if (!id) throw new RuntimeError('container id cannot be empty');
@@ -80,6 +82,7 @@ export class StateStore {
     const dir = this.dir(id);
     // Never through a mount: the rm fallback below would empty the container's rootfs.
     releaseRootMount(path.join(dir, ROOT_MOUNT));
+    releaseRootMount(path.join(dir, CRIU_ROOT));
     // The directory holds a few plain files: unlinking them and rmdir is several times cheaper
     // than rmSync (whose first use also loads Node's rimraf module, ~1 ms), which is kept for
     // anything unexpected inside.
