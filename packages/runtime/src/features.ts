@@ -50,7 +50,11 @@ export function features(): Features {
     },
     annotations: {
       'org.opencontainers.runtime-spec.features.tsrun.version': '0.1.0',
+      // checkpoint and restore (with CRIU), under runc's key, which managers read (crun sets it too).
+      'org.opencontainers.runc.checkpoint.enabled': 'true',
     },
+    // Config annotations that change what the runtime does: systemd unit properties, CRIU's config file.
+    potentiallyUnsafeConfigAnnotations: ['org.systemd.property.', 'org.criu.config'],
   } as Features;
 }
 
