@@ -37,9 +37,18 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
+/** Runs a runtime command; its stderr goes to a file, not a pipe: a detached container (run -d)
+ *  inherits it and would hold a pipe open, and spawnSync would wait for it to close. */
 function must(cmd, args) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  const errFile = path.join(os.tmpdir(), `tsrun-bench-sd-${process.pid}.err`);
+  const fd = fs.openSync(errFile, 'w');
+  let r;
+  try {
+    r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', fd] });
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${fs.readFileSync(errFile, 'utf8').trim()}`);
 }
 
 function timed(fn) {
@@ -113,6 +122,7 @@ function main() {
       }
     }
   } finally {
+    fs.rmSync(path.join(os.tmpdir(), `tsrun-bench-sd-${process.pid}.err`), { force: true });
     spawnSync('systemctl', ['stop', SLICE]);
     fs.rmSync(work, { recursive: true, force: true });
     try {
