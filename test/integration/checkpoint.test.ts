@@ -125,7 +125,13 @@ describe('features', () => {
 
 describeCriu(`checkpoint and restore${skipped}`, () => {
   it('a restored counter goes on from where it was, with the restore caller\'s stdio, a new cgroup and state', async () => {
-    const c = counter('cr');
+    // A bind mount of the config too: CRIU restores it from the config's source.
+    const data = sb.mkdir('data-cr');
+    const c = counter('cr', (s) => {
+      s.mounts.push({ destination: '/data', type: 'bind', source: data, options: ['rbind', 'rw'] });
+      s.process.args[2] = s.process.args[2].replace('echo tick $i;', 'echo tick $i; echo $i >> /data/count;');
+    });
+    const inData = () => numbers(readIf(path.join(data, 'count')) ?? '');
     const first = await runPiped(c.id, c.bundle);
     await waitFor(() => c.count().length >= 5 && numbers(first.out()).length >= 5, 'the counter to count');
     const pid1 = sb.hostPid(c.id);
@@ -166,6 +172,10 @@ describeCriu(`checkpoint and restore${skipped}`, () => {
     // The loop variable was restored: the file goes on 1, 2, ... without starting over.
     await waitFor(() => last(c.count()) >= last(atCheckpoint) + 5, 'the restored counter to count on');
     expectSequence(c.count());
+    // And the host directory bound at /data is there again, written on.
+    await waitFor(() => last(inData()) > last(atCheckpoint), 'the restored counter to write to /data');
+    expectSequence(inData());
+    expect(readIf(`/proc/${s.pid}/mountinfo`)).toMatch(/ \/data /);
     // Its stdout is now the restore caller's pipe, which gets the ticks after the checkpoint.
     await waitFor(() => numbers(second.out()).length >= 3, 'ticks on the restore caller\'s stdout');
     expect(numbers(first.out()).length).toBe(printed);
