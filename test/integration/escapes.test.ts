@@ -336,7 +336,13 @@ describe('CVE-2021-30465 and friends: mount targets through symlinks stay in the
       swapper.kill('SIGKILL');
       await new Promise((r) => swapper.once('exit', r));
     }
-    expect(v.digest()).toEqual(before);
+    // runc 1.1.5 mounts safely but makes missing targets with a MkdirAll that can follow the
+    // swapped link and leave an empty directory on the host (runc 1.2's MkdirAllInRoot fixed
+    // it); tsrun makes them through fds inside the rootfs: the host stays unchanged.
+    const { m: made, ...rest } = v.digest();
+    expect(rest).toEqual(before);
+    if (!isRunc) expect(made).toBeUndefined();
+    else if (made !== undefined) expect(made).toBe('dir');
   });
 });
 
