@@ -12,24 +12,12 @@ const { spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { median, which } = require('./common');
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 30;
 const BLOCK = 5;
 const repo = path.resolve(__dirname, '..');
 const tsrun = path.join(repo, 'packages/runtime/bin/tsrun');
-
-function which(name) {
-  for (const dir of (process.env.PATH + ':/usr/sbin:/sbin').split(':')) {
-    const p = path.join(dir, name);
-    if (dir && fs.existsSync(p)) return p;
-  }
-  return undefined;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function time(cmd, args) {
   const t0 = process.hrtime.bigint();

@@ -17,25 +17,13 @@ const { spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { median, which } = require('./common');
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 20;
 const BLOCK = 5;
 const repo = path.resolve(__dirname, '..');
 const tsrun = path.join(repo, 'packages/runtime/bin/tsrun');
 const SLICE = 'tsrunbench.slice';
-
-function which(name) {
-  for (const dir of (process.env.PATH + ':/usr/sbin:/sbin').split(':')) {
-    const p = path.join(dir, name);
-    if (dir && fs.existsSync(p)) return p;
-  }
-  return undefined;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Runs a runtime command; its stderr goes to a file, not a pipe: a detached container (run -d)
  *  inherits it and would hold a pipe open, and spawnSync would wait for it to close. */

@@ -16,6 +16,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { median } = require('./common');
 const zlib = require('zlib');
 
 const arg = (name, dflt) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : dflt);
@@ -23,11 +24,6 @@ const totalMb = arg('--mb', 120);
 const runs = arg('--runs', 15);
 const repo = path.resolve(__dirname, '..');
 const tsrun = path.join(repo, 'packages/runtime/bin/tsrun');
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function timed(cmd, args) {
   const t0 = process.hrtime.bigint();
