@@ -46,7 +46,8 @@ maybe('cgroup v2 device filter (eBPF)', () => {
     let out = '';
     child.stdout!.on('data', (c) => (out += c));
     child.stderr!.on('data', (c) => (out += c));
-    const done = new Promise<void>((resolve) => child!.on('exit', () => resolve()));
+    // 'close', not 'exit': the exit can come before the last of its output has been read.
+    const done = new Promise<void>((resolve) => child!.on('close', () => resolve()));
     manager!.join(child.pid!);
     child.stdin!.end('go\n');
     await done;
