@@ -99,21 +99,7 @@ export function createContainer(ctx: Context, o: CreateOptions, extras: CreateEx
     pidfdSocket?.close();
     throw e;
   }
-  const rec: ContainerRecord = {
-    ociVersion: spec.ociVersion,
-    id,
-    pid: 0,
-    pidStartTime: '',
-    bundle,
-    rootfs,
-    created: rfc3339Nano(),
-    owner: ownerName(),
-    annotations: spec.annotations ?? {},
-    creatorPid: process.pid,
-    cgroup: null,
-    config: spec,
-    rootless: ctx.rootless,
-  };
+  const rec = newRecord(ctx, spec, id, bundle, rootfs);
   let cgroup: CgroupManager | undefined;
   let launch: Launch | undefined;
   let entry: CgroupEntry | undefined;
@@ -259,6 +245,25 @@ function hostRoot(spec: Spec): { uid: number; gid: number } | undefined {
   const g = find(spec.linux?.gidMappings);
   if (!u && !g) return undefined;
   return { uid: u ? u.hostID - u.containerID : 0, gid: g ? g.hostID - g.containerID : 0 };
+}
+
+/** The record of a container being made (by create or restore): no process, no cgroup yet. */
+export function newRecord(ctx: Context, spec: Spec, id: string, bundle: string, rootfs: string): ContainerRecord {
+  return {
+    ociVersion: spec.ociVersion,
+    id,
+    pid: 0,
+    pidStartTime: '',
+    bundle,
+    rootfs,
+    created: rfc3339Nano(),
+    owner: ownerName(),
+    annotations: spec.annotations ?? {},
+    creatorPid: process.pid,
+    cgroup: null,
+    config: spec,
+    rootless: ctx.rootless,
+  };
 }
 
 export function ownerName(): string {

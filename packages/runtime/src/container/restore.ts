@@ -17,17 +17,15 @@ import { CriuOpts, InheritFd, JoinNamespace, ReqType } from '../launch/criu-rpc'
 import type { TtyRelay } from '../launch/tty-relay';
 import { MNT_DETACH, native } from '../native';
 import { MS_BIND, MS_REC } from '../plan/constants';
-import { rfc3339Nano } from '../time';
 import {
   cgroupMode, CriuCommonOptions, criuConfigFile, DESCRIPTORS_FILE, emptyNsMask, EXTERNAL_STDIO_FILE, externalMounts,
   imageDir, makeDir,
 } from './checkpoint';
 import type { Context } from './context';
-import { checkTerminal, loadSpec, ownerName } from './create';
+import { checkTerminal, loadSpec, newRecord } from './create';
 import { destroyContainer } from './delete';
 import { waitForeground } from './foreground';
 import { runHooks } from './hooks';
-import type { ContainerRecord } from './record';
 import { specState } from './state-json';
 import { readProcStat } from './status';
 import { validateId, writeFileAtomic } from './store';
@@ -117,21 +115,7 @@ export async function restoreContainer(ctx: Context, o: RestoreOptions): Promise
   const netMoves = netDevices?.planNetDevices(spec) ?? [];
 
   const lock = ctx.store.claim(id);
-  const rec: ContainerRecord = {
-    ociVersion: spec.ociVersion,
-    id,
-    pid: 0,
-    pidStartTime: '',
-    bundle,
-    rootfs,
-    created: rfc3339Nano(),
-    owner: ownerName(),
-    annotations: spec.annotations ?? {},
-    creatorPid: process.pid,
-    cgroup: null,
-    config: spec,
-    rootless: ctx.rootless,
-  };
+  const rec = newRecord(ctx, spec, id, bundle, rootfs);
   let cgroup: CgroupManager | undefined;
   const criuRoot = path.join(ctx.store.dir(id), CRIU_ROOT);
   let rootBound = false;
